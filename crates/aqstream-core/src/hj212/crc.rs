@@ -1,0 +1,62 @@
+//! The HJ 212-2017 check code.
+//!
+//! HJ 212 specifies a CRC-16 that is *not* CRC-16/MODBUS, although both use the
+//! polynomial 0xA001 and the initial value 0xFFFF: HJ 212 XORs each data byte into the
+//! **high** byte position (`reg = (reg >> 8) ^ byte`) before the eight shift/XOR steps,
+//! whereas Modbus XORs the byte into the low byte (`reg ^= byte`). Several public
+//! implementations use the Modbus routine (or print its bytes swapped) and so reject
+//! every frame a real terminal sends. For the data segment `123456789` HJ 212 gives
+//! `2F80`; CRC-16/MODBUS gives `4B37`.
+
+/// The HJ 212 CRC-16 of `data` (the frame's data segment).
+pub fn crc16(data: &[u8]) -> u16 {
+    let mut reg: u16 = 0xFFFF;
+    for &byte in data {
+        reg = (reg >> 8) ^ u16::from(byte);
+        for _ in 0..8 {
+            let carry = reg & 1;
+            reg >>= 1;
+            if carry == 1 {
+                reg ^= 0xA001;
+            }
+        }
+    }
+    reg
+}
+
+/// CRC-16/MODBUS, kept only to show in tests and documentation how it differs.
+#[cfg(test)]
+pub(crate) fn crc16_modbus(data: &[u8]) -> u16 {
+    let mut reg: u16 = 0xFFFF;
+    for &byte in data {
+        reg ^= u16::from(byte);
+        for _ in 0..8 {
+            let carry = reg & 1;
+            reg >>= 1;
+            if carry == 1 {
+                reg ^= 0xA001;
+            }
+        }
+    }
+    reg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_value_of_the_contract() {
+        assert_eq!(crc16(b"123456789"), 0x2F80);
+        // The Modbus routine gives a different answer on the same bytes.
+        assert_eq!(crc16_modbus(b"123456789"), 0x4B37);
+        assert_eq!(crc16(b""), 0xFFFF);
+    }
+
+    #[test]
+    fn check_value_of_a_real_frame() {
+        let data = b"ST=22;CN=2011;PW=123456;MN=LB4200001;CP=&&DataTime=20210107140000;a05002-Rtd=16.996,a05002-Flag=N;a34006-Rtd=1074,a34006-Flag=N;a24088-Rtd=5.011,a24088-Flag=N;a21003-Rtd=5.874,a21003-Flag=N;a21004-Rtd=9.194,a21004-Flag=N;a21002-Rtd=18.169,a21002-Flag=N;a34007-Rtd=2743,a34007-Flag=N;a21026-Rtd=1.119,a21026-Flag=N;a34049-Rtd=3817,a34049-Flag=N;a99999-Rtd=22.007,a99999-Flag=N&&";
+        assert_eq!(data.len(), 377);
+        assert_eq!(crc16(data), 0x7940);
+    }
+}
