@@ -21,6 +21,7 @@ pub mod geo;
 pub mod hj212;
 pub mod json;
 pub mod measure;
+mod num;
 pub mod reading;
 pub mod registry;
 pub mod reject;

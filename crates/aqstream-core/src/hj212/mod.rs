@@ -113,24 +113,52 @@ pub fn factor_code(m: Measure) -> &'static str {
     FACTORS[m.index()]
 }
 
+/// Packs a factor code of up to 8 bytes into an integer, for fast matching.
+const fn pack(code: &[u8]) -> u64 {
+    let mut v = 0u64;
+    let mut i = 0;
+    while i < code.len() && i < 8 {
+        v = (v << 8) | code[i] as u64;
+        i += 1;
+    }
+    v | ((code.len() as u64) << 56)
+}
+
 /// The measure of a factor code, if it is one aqstream uses.
 pub fn measure_of_factor(code: &str) -> Option<Measure> {
-    FACTORS
-        .iter()
-        .position(|f| *f == code)
-        .and_then(Measure::from_index)
+    const PM25: u64 = pack(b"a34004");
+    const PM10: u64 = pack(b"a34002");
+    const NO2: u64 = pack(b"a21004");
+    const SO2: u64 = pack(b"a21026");
+    const O3: u64 = pack(b"a05024");
+    const CO: u64 = pack(b"a21005");
+    const TEMP: u64 = pack(b"a01001");
+    const RH: u64 = pack(b"a01002");
+    const PRESSURE: u64 = pack(b"a01006");
+    const WIND_SPEED: u64 = pack(b"a01007");
+    const WIND_DIR: u64 = pack(b"a01008");
+    if code.len() != 6 {
+        return None;
+    }
+    Some(match pack(code.as_bytes()) {
+        PM25 => Measure::Pm25,
+        PM10 => Measure::Pm10,
+        NO2 => Measure::No2,
+        SO2 => Measure::So2,
+        O3 => Measure::O3,
+        CO => Measure::Co,
+        TEMP => Measure::TempC,
+        RH => Measure::Rh,
+        PRESSURE => Measure::PressureHpa,
+        WIND_SPEED => Measure::WindSpeed,
+        WIND_DIR => Measure::WindDir,
+        _ => return None,
+    })
 }
 
 /// Parses a factor value: a plain decimal number (no `NaN`, `inf`, hex, spaces).
 fn parse_value(v: &str) -> Option<f64> {
-    if v.is_empty()
-        || !v
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
-    {
-        return None;
-    }
-    v.parse::<f64>().ok().filter(|x| x.is_finite())
+    crate::num::parse_lenient(v.as_bytes()).filter(|x| x.is_finite())
 }
 
 /// Decodes HJ 212 frames into readings and encodes readings into frames.
@@ -170,13 +198,37 @@ impl Hj212Codec {
         let mut avg = [None; N_MEASURES];
         let mut seen = [0u8; N_MEASURES]; // bit 0 Rtd, 1 Avg, 2 Flag
         let mut flags = [false; N_MEASURES];
-        for item in f.cp.split([';', ',']).filter(|s| !s.is_empty()) {
-            let (k, v) = item.split_once('=').ok_or_else(|| {
-                Reject::new(
+        let cp = f.cp.as_bytes();
+        let mut i = 0;
+        while i < cp.len() {
+            // One `key=value` item, up to the next `;` or `,`: the key up to `=`, then
+            // the value up to the delimiter.
+            let start = i;
+            while i < cp.len() && !matches!(cp[i], b'=' | b';' | b',') {
+                i += 1;
+            }
+            let eq = i;
+            if eq < cp.len() && cp[eq] == b'=' {
+                i += 1;
+                while i < cp.len() && cp[i] != b';' && cp[i] != b',' {
+                    i += 1;
+                }
+            }
+            let end = i;
+            i += 1;
+            if end == start {
+                continue;
+            }
+            if eq == end {
+                return Err(Reject::new(
                     RejectReason::BadFrame,
-                    format!("CP item `{}` is not `key=value`", shorten(item)),
-                )
-            })?;
+                    format!(
+                        "CP item `{}` is not `key=value`",
+                        shorten(&f.cp[start..end])
+                    ),
+                ));
+            }
+            let (k, v) = (&f.cp[start..eq], &f.cp[eq + 1..end]);
             if k == "DataTime" {
                 if data_time.replace(v).is_some() {
                     return Err(Reject::new(
@@ -186,13 +238,14 @@ impl Hj212Codec {
                 }
                 continue;
             }
-            let Some((code, suffix)) = k.split_once('-') else {
+            // Factor keys are `aNNNNN-Suffix`.
+            if k.len() < 8 || k.as_bytes()[6] != b'-' {
+                continue;
+            }
+            let Some(m) = measure_of_factor(&k[..6]) else {
                 continue;
             };
-            let Some(m) = measure_of_factor(code) else {
-                continue;
-            };
-            let bit = match suffix {
+            let bit = match &k[7..] {
                 "Rtd" => 1,
                 "Avg" => 2,
                 "Flag" => 4,

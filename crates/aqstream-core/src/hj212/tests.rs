@@ -197,3 +197,13 @@ fn replies() {
     let done = execution_result(&f, ExeRtn::Success);
     assert_eq!(parse_frame(done.as_bytes()).unwrap().cp, "ExeRtn=1");
 }
+
+#[test]
+fn factor_codes_round_trip() {
+    for m in Measure::ALL {
+        assert_eq!(measure_of_factor(factor_code(m)), Some(m));
+    }
+    for other in ["a34006", "a3400", "a340044", "", "A34004", "a99999"] {
+        assert_eq!(measure_of_factor(other), None, "{other}");
+    }
+}

@@ -215,53 +215,16 @@ impl<'a> Lexer<'a> {
     /// A number in strict JSON grammar, as f64 (overflow gives ±inf).
     pub fn number(&mut self) -> Result<f64> {
         self.ws();
-        let start = self.i;
-        let b = self.b;
-        let digits = |i: &mut usize| {
-            let s = *i;
-            while b.get(*i).is_some_and(u8::is_ascii_digit) {
-                *i += 1;
+        match crate::num::scan(self.b, self.i, crate::num::Grammar::Json) {
+            Ok((v, end)) => {
+                self.i = end;
+                Ok(v)
             }
-            *i - s
-        };
-        let mut i = self.i;
-        if b.get(i) == Some(&b'-') {
-            i += 1;
+            Err(at) => Err(SyntaxError {
+                at,
+                message: "invalid number",
+            }),
         }
-        match b.get(i) {
-            Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                digits(&mut i);
-            }
-            _ => {
-                self.i = i;
-                return self.err("invalid number");
-            }
-        }
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            if digits(&mut i) == 0 {
-                self.i = i;
-                return self.err("invalid number: digit expected after '.'");
-            }
-        }
-        if matches!(b.get(i), Some(b'e' | b'E')) {
-            i += 1;
-            if matches!(b.get(i), Some(b'+' | b'-')) {
-                i += 1;
-            }
-            if digits(&mut i) == 0 {
-                self.i = i;
-                return self.err("invalid number: digit expected in exponent");
-            }
-        }
-        self.i = i;
-        // The span is ASCII by construction.
-        let text = std::str::from_utf8(&b[start..i]).unwrap_or("x");
-        text.parse::<f64>().map_err(|_| SyntaxError {
-            at: start,
-            message: "invalid number",
-        })
     }
 
     pub fn boolean(&mut self) -> Result<bool> {

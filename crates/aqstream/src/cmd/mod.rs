@@ -1,0 +1,35 @@
+//! The subcommands. Each module owns its clap arguments and a `run` function.
+
+pub mod hj212;
+pub mod sql;
+
+use std::io::Read;
+use std::path::Path;
+
+/// Logs go to stderr; `AQSTREAM_LOG` (or `RUST_LOG`) sets the filter, default `info`.
+pub fn init_tracing() {
+    let filter = std::env::var("AQSTREAM_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Reads a file, or stdin when the path is absent or `-`.
+pub fn read_input(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context as _;
+    match path {
+        Some(p) if p.as_os_str() != "-" => {
+            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+        }
+        _ => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("cannot read stdin")?;
+            Ok(buf)
+        }
+    }
+}

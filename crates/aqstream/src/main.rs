@@ -1,0 +1,45 @@
+//! `aqstream` — the command line of the aqstream air-quality pipeline.
+//!
+//! One thin binary: every subcommand parses its flags, loads configuration and calls
+//! into the library crates, where the logic (and its tests) lives.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Streaming air-quality monitoring: ingest, aggregate, detect, locate, query.
+#[derive(Debug, Parser)]
+#[command(name = "aqstream", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// HJ 212-2017 tools: decode and encode frames.
+    #[command(subcommand)]
+    Hj212(cmd::hj212::Hj212Command),
+    /// Run SQL over the history (works without any history for the AQI functions).
+    Sql(cmd::sql::SqlArgs),
+}
+
+fn main() -> ExitCode {
+    cmd::init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Hj212(c) => cmd::hj212::run(c),
+        Command::Sql(a) => cmd::sql::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
