@@ -46,6 +46,85 @@ pub fn readings_schema() -> SchemaRef {
         .clone()
 }
 
+/// Schema of the `aggregates` table and of aggregate batches.
+///
+/// One row per (`scope`, `key`, `window`, `window_start`, `revision`):
+/// * `scope` — `sensor` or `district`; `key` — the sensor id or the district name;
+///   `sensor_id` is null for district rows; `district` is always set;
+/// * `window` — `1m`, `5m`, `1h` or `24h`; `window_start`/`window_end` — event time;
+/// * `pm25_*` — statistics over the valid (unflagged, deduplicated) PM2.5 values:
+///   `pm25_count` values, `valid_fraction` = valid minutes / minutes in the window;
+/// * `<pollutant>_mean` — the other pollutants' means, `wind_*` — vector-mean wind;
+/// * `aqi_cn`, `aqi_us` — of the window's PM2.5 mean (HJ 633 with the window's period
+///   where the standard defines one, EPA 24 h table), `nowcast_pm25` — the EPA NowCast
+///   at the end of an hourly sensor window (null elsewhere);
+/// * `revision` — 0 for the first emission, 1, 2, … for corrected rows after late data;
+///   `emitted_at` — the watermark at which the row was produced.
+pub fn aggregates_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
+            Arc::new(Schema::new(vec![
+                f("scope", DataType::Utf8, false),
+                f("key", DataType::Utf8, false),
+                f("sensor_id", DataType::Utf8, true),
+                f("district", DataType::Utf8, false),
+                f("window", DataType::Utf8, false),
+                f("window_start", ts_type(), false),
+                f("window_end", ts_type(), false),
+                f("pm25_mean", DataType::Float64, true),
+                f("pm25_min", DataType::Float64, true),
+                f("pm25_max", DataType::Float64, true),
+                f("pm25_count", DataType::Int64, false),
+                f("valid_fraction", DataType::Float64, false),
+                f("pm10_mean", DataType::Float64, true),
+                f("no2_mean", DataType::Float64, true),
+                f("so2_mean", DataType::Float64, true),
+                f("o3_mean", DataType::Float64, true),
+                f("co_mean", DataType::Float64, true),
+                f("wind_speed_mean", DataType::Float64, true),
+                f("wind_from_deg", DataType::Float64, true),
+                f("aqi_cn", DataType::Int32, true),
+                f("aqi_us", DataType::Int32, true),
+                f("nowcast_pm25", DataType::Float64, true),
+                f("revision", DataType::Int32, false),
+                f("emitted_at", ts_type(), false),
+            ]))
+        })
+        .clone()
+}
+
+/// Schema of the `alerts` table: one row per alert state change (contract section 4),
+/// with the nested `source` and `wind` objects flattened and `sensors` as a
+/// comma-separated list.
+pub fn alerts_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
+            Arc::new(Schema::new(vec![
+                f("alert_id", DataType::Utf8, false),
+                f("state", DataType::Utf8, false),
+                f("pollutant", DataType::Utf8, false),
+                f("district", DataType::Utf8, false),
+                f("started_at", ts_type(), false),
+                f("detected_at", ts_type(), false),
+                f("resolved_at", ts_type(), true),
+                f("source_lat", DataType::Float64, true),
+                f("source_lon", DataType::Float64, true),
+                f("uncertainty_m", DataType::Float64, true),
+                f("source_type", DataType::Utf8, false),
+                f("confidence", DataType::Float64, false),
+                f("peak_ugm3", DataType::Float64, false),
+                f("sensors", DataType::Utf8, false),
+                f("wind_speed_ms", DataType::Float64, true),
+                f("wind_from_deg", DataType::Float64, true),
+            ]))
+        })
+        .clone()
+}
+
 /// Column index of the first measure in [`readings_schema`].
 pub const FIRST_MEASURE_COL: usize = 4;
 
