@@ -12,9 +12,11 @@
 //! * [`hj212`] — the HJ 212-2017 frame codec.
 //! * [`arrow`] — the Arrow schema of readings and a `RecordBatch` builder.
 //! * [`geo`] — distances, bearings and a local metric plane.
+//! * [`alert`] — the alert state changes officers receive.
 //! * [`aqi`] — China HJ 633-2012 and US EPA AQI, and NowCast.
 //! * [`time`] — RFC 3339 and calendar arithmetic without a time-zone database.
 
+pub mod alert;
 pub mod aqi;
 pub mod arrow;
 pub mod geo;
