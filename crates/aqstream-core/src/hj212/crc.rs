@@ -7,6 +7,12 @@
 //! implementations use the Modbus routine (or print its bytes swapped) and so reject
 //! every frame a real terminal sends. For the data segment `123456789` HJ 212 gives
 //! `2F80`; CRC-16/MODBUS gives `4B37`.
+//!
+//! Two more traps seen in public receivers: Java code that XORs a *signed* `byte` into an
+//! `int` register sign-extends every byte ≥ 0x80, so frames whose data segment carries
+//! non-ASCII text (a station name in Chinese) fail; and formatting the CRC with
+//! `Integer.toHexString` drops leading zeros, producing 3-character check codes. Here the
+//! register works on `u8` and the code is always 4 upper-case hex digits.
 
 /// The HJ 212 CRC-16 of `data` (the frame's data segment), bit by bit as the standard
 /// describes it.
