@@ -113,6 +113,10 @@ pub struct DetectorConfig {
     pub model_error: f64,
     /// The uncertainty radius holds this share of the posterior probability.
     pub uncertainty_mass: f64,
+    /// Lowest temperature of the posterior (`exp(−χ²/2T)`): above 1 it widens the
+    /// posterior for model errors the misfit cannot show (calibrated on the benchmark
+    /// so that the radius holds the source about as often as it claims).
+    pub min_temperature: f64,
     /// Confidence is the posterior probability within this distance of the estimate
     /// (times the goodness of fit), metres.
     pub confidence_radius_m: f64,
@@ -173,6 +177,7 @@ impl Default for DetectorConfig {
             max_range_m: 5000.0,
             model_error: 0.5,
             uncertainty_mass: 0.8,
+            min_temperature: 3.0,
             confidence_radius_m: 300.0,
             type_min_confidence: 0.55,
             cbpf_prior_weight: 1.0,

@@ -418,7 +418,13 @@ impl Detector {
         let hot_list: Vec<usize> = (0..hot.len()).filter(|&i| hot[i]).collect();
         let slots = &self.slots;
         let dist = |i: usize, j: usize| (slots[i].x - slots[j].x).hypot(slots[i].y - slots[j].y);
-        let groups = assign(&mut self.episodes, &hot_list, self.cfg.group_link_m, &dist);
+        let groups = assign(
+            &mut self.episodes,
+            &hot_list,
+            minute,
+            self.cfg.group_link_m,
+            &dist,
+        );
         for g in groups {
             let onset = g
                 .iter()
@@ -459,6 +465,7 @@ impl Detector {
             let tracks = &self.tracks;
             let e = &mut self.episodes[k];
             for &s in &hot_now {
+                e.recent.insert(s, minute);
                 if let std::collections::btree_map::Entry::Vacant(v) = e.members.entry(s) {
                     v.insert(minute);
                     if let Some(o) = tracks[s].iter().filter_map(|t| t.cusum.onset()).min() {
@@ -472,6 +479,11 @@ impl Detector {
             } else {
                 e.hot_streak += 1;
                 e.cold = 0;
+            }
+            for (&s, t) in e.recent.iter_mut() {
+                if warm[s] {
+                    *t = minute;
+                }
             }
             let any_warm = e.members.keys().any(|&s| warm[s]);
             if any_warm {
@@ -539,7 +551,7 @@ impl Detector {
                 if minute - prev.minute >= cfg.update_min_interval_minutes as i64 * MINUTE_MS
                     && material_change(
                         &prev,
-                        e.loc.map(|l| (l.x, l.y)),
+                        e.loc.map(|l| (l.x, l.y, l.uncertainty_m)),
                         e.peak[e.primary],
                         e.source_type,
                         cfg.update_move_m,

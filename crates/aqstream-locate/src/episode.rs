@@ -4,19 +4,19 @@
 //! the on-threshold, **warm** while that excess stays above the off-threshold (a
 //! fraction of it): the two thresholds are the hysteresis. Each minute:
 //!
-//! 1. a hot sensor that is already a member of an open episode stays with it (the
-//!    oldest episode wins); one within `group_link_m` of a member joins the nearest
-//!    episode; the rest are grouped by single linkage into new, *pending* episodes.
-//!    An episode that has had no warm sensor for three minutes takes no new sensors
-//!    (what follows such a lull is a new episode);
+//! 1. a hot sensor that is a member of an open episode, and was warm in it within the
+//!    last three minutes, stays with it (the oldest episode wins); one within
+//!    `group_link_m` of a sensor hot in an episode this minute joins it (repeatedly, so a
+//!    plume spreading downwind links up); the rest are grouped by single linkage into
+//!    new, *pending* episodes. An episode that has had no warm sensor for three minutes
+//!    takes no sensors at all (what follows such a lull is a new episode);
 //! 2. a pending episode **fires** after `confirm_minutes` consecutive hot minutes, when
 //!    at least two sensors are hot or a lone sensor's excess reaches
 //!    `single_sensor_factor` × the threshold; a pending episode that goes three minutes
 //!    without a hot sensor is dropped silently;
 //! 3. a firing episode is **updated** when the located source moves by `update_move_m`
-//!    (or half its previous uncertainty, whichever is more), the peak grows by
-//!    `update_peak_ratio`, or the type is first determined — at most once every
-//!    `update_min_interval_minutes`;
+//!    or its uncertainty radius halves, the peak grows by `update_peak_ratio`, or the
+//!    type is first determined — at most once every `update_min_interval_minutes`;
 //! 4. it **resolves** after `resolve_after_minutes` without a warm member.
 //!
 //! One episode carries one `alert_id` (`a-YYYYMMDD-NNNN`, the date of `detected_at`
@@ -54,6 +54,8 @@ pub(crate) struct Episode {
     pub alert_id: String,
     /// Member sensor → end of the minute it was first hot in this episode.
     pub members: BTreeMap<usize, i64>,
+    /// Member sensor → end of the last minute it was warm.
+    pub recent: BTreeMap<usize, i64>,
     /// Members hot in the current minute.
     pub hot: Vec<usize>,
     pub hot_streak: u32,
@@ -84,6 +86,7 @@ impl Episode {
             phase: Phase::Pending,
             alert_id: String::new(),
             members: BTreeMap::new(),
+            recent: BTreeMap::new(),
             hot: Vec::new(),
             hot_streak: 0,
             cold: 0,
@@ -117,41 +120,55 @@ pub(crate) const LULL_MINUTES: u32 = 3;
 pub(crate) fn assign(
     episodes: &mut [Episode],
     hot: &[usize],
+    now: i64,
     link_m: f64,
     dist: &dyn Fn(usize, usize) -> f64,
 ) -> Vec<Vec<usize>> {
     for e in episodes.iter_mut() {
         e.hot.clear();
     }
+    let lull = LULL_MINUTES as i64 * 60_000;
     let mut rest = Vec::new();
     'sensor: for &s in hot {
         for e in episodes.iter_mut() {
-            if e.quiet < LULL_MINUTES && e.members.contains_key(&s) {
+            let recent = e.recent.get(&s).is_some_and(|&t| now - t <= lull);
+            if e.quiet < LULL_MINUTES && recent {
                 e.hot.push(s);
                 continue 'sensor;
             }
         }
         rest.push(s);
     }
-    let mut unassigned = Vec::new();
-    for &s in &rest {
-        let mut best: Option<(f64, usize)> = None;
-        for (k, e) in episodes.iter().enumerate() {
-            if e.quiet >= LULL_MINUTES {
-                continue;
-            }
-            for &m in e.members.keys() {
-                let d = dist(s, m);
-                if d <= link_m && best.is_none_or(|b| d < b.0) {
-                    best = Some((d, k));
+    // Join the episode of the nearest sensor hot in this minute, until nothing moves:
+    // a plume spreading downwind links up, a lingering old plume (warm, not hot) does not
+    // swallow a new one.
+    loop {
+        let mut moved = false;
+        let mut still = Vec::new();
+        for &s in &rest {
+            let mut best: Option<(f64, usize)> = None;
+            for (k, e) in episodes.iter().enumerate() {
+                for &m in &e.hot {
+                    let d = dist(s, m);
+                    if d <= link_m && best.is_none_or(|b| d < b.0) {
+                        best = Some((d, k));
+                    }
                 }
             }
+            match best {
+                Some((_, k)) => {
+                    episodes[k].hot.push(s);
+                    moved = true;
+                }
+                None => still.push(s),
+            }
         }
-        match best {
-            Some((_, k)) => episodes[k].hot.push(s),
-            None => unassigned.push(s),
+        rest = still;
+        if !moved {
+            break;
         }
     }
+    let unassigned = rest;
     // Single-linkage clusters of the rest.
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut done = vec![false; unassigned.len()];
@@ -184,14 +201,16 @@ pub(crate) fn assign(
 /// Is the change since the last emitted transition material enough for `updated`?
 pub(crate) fn material_change(
     prev: &Emitted,
-    xy: Option<(f64, f64)>,
+    xy: Option<(f64, f64, f64)>,
     peak: f64,
     source_type: SourceType,
     move_m: f64,
     peak_ratio: f64,
 ) -> bool {
     let moved = match (prev.xy, xy) {
-        (Some(a), Some(b)) => (a.0 - b.0).hypot(a.1 - b.1) >= move_m.max(0.5 * prev.uncertainty_m),
+        (Some(a), Some(b)) => {
+            (a.0 - b.0).hypot(a.1 - b.1) >= move_m || b.2 <= 0.5 * prev.uncertainty_m
+        }
         (None, Some(_)) => true,
         _ => false,
     };
@@ -218,10 +237,23 @@ mod tests {
     fn grouping_by_membership_distance_and_linkage() {
         let mut eps = vec![Episode::new(1, 0, 0)];
         eps[0].members.insert(10, 0);
-        // 10 is a member, 12 is 1000 m from it (joins), 20 and 21 form a new group, 30 alone.
-        let groups = assign(&mut eps, &[10, 12, 20, 21, 30], 1500.0, &line_dist);
-        assert_eq!(eps[0].hot, vec![10, 12]);
+        eps[0].recent.insert(10, 0);
+        eps[0].members.insert(25, 0);
+        // 10 is a recent member, 12 is 1000 m from it (joins), 14 is 1000 m from 12 (joins
+        // through it), 20 and 21 form a new group, 30 alone; 25 was a member long ago and
+        // is not hot: nothing links to it.
+        let groups = assign(
+            &mut eps,
+            &[10, 12, 14, 20, 21, 30],
+            60_000,
+            1500.0,
+            &line_dist,
+        );
+        assert_eq!(eps[0].hot, vec![10, 12, 14]);
         assert_eq!(groups, vec![vec![20, 21], vec![30]]);
+        // After a lull a member's return is a new episode.
+        let groups = assign(&mut eps, &[10], 10 * 60_000, 1500.0, &line_dist);
+        assert_eq!(groups, vec![vec![10]]);
     }
 
     #[test]
@@ -235,37 +267,25 @@ mod tests {
             peak: 100.0,
             source_type: SourceType::Unknown,
         };
-        assert!(!material_change(
-            &prev,
-            Some((100.0, 0.0)),
-            110.0,
-            SourceType::Unknown,
-            200.0,
-            1.25
-        ));
-        assert!(material_change(
-            &prev,
-            Some((250.0, 0.0)),
-            110.0,
-            SourceType::Unknown,
-            200.0,
-            1.25
-        ));
-        assert!(material_change(
-            &prev,
-            Some((0.0, 0.0)),
-            130.0,
-            SourceType::Unknown,
-            200.0,
-            1.25
-        ));
-        assert!(material_change(
-            &prev,
-            Some((0.0, 0.0)),
-            100.0,
-            SourceType::Coal,
-            200.0,
-            1.25
-        ));
+        let change = |xy: (f64, f64, f64), peak: f64, t: SourceType| {
+            material_change(&prev, Some(xy), peak, t, 200.0, 1.25)
+        };
+        assert!(!change((100.0, 0.0, 90.0), 110.0, SourceType::Unknown));
+        assert!(
+            change((250.0, 0.0, 90.0), 110.0, SourceType::Unknown),
+            "moved"
+        );
+        assert!(
+            change((0.0, 0.0, 40.0), 110.0, SourceType::Unknown),
+            "twice as precise"
+        );
+        assert!(
+            change((0.0, 0.0, 90.0), 130.0, SourceType::Unknown),
+            "peak grew"
+        );
+        assert!(
+            change((0.0, 0.0, 90.0), 100.0, SourceType::Coal),
+            "type known"
+        );
     }
 }

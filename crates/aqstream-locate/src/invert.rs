@@ -288,7 +288,7 @@ pub fn locate(
         .flat_map(|(_, _, c)| c.iter().copied())
         .fold(f64::INFINITY, f64::min);
     let dof = (ev.len() as f64 - 3.0).max(1.0);
-    let temp = (chi_min / dof).max(1.0);
+    let temp = (chi_min / dof).max(cfg.min_temperature);
     let mut post: Vec<(f64, f64, f64)> = cells
         .iter()
         .map(|(x, y, chis)| {

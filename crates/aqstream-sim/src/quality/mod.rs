@@ -114,3 +114,28 @@ pub fn run(scenario: &Scenario, config: &DetectorConfig) -> Result<RunResult, Si
         late_readings: adapter.late,
     })
 }
+
+/// Runs `seeds` seeds (1..=seeds) of each named preset.
+pub fn suite(
+    names: &[&str],
+    seeds: u64,
+    config: &DetectorConfig,
+) -> Result<Vec<RunResult>, SimError> {
+    let mut runs = Vec::new();
+    for name in names {
+        for seed in 1..=seeds {
+            let sc = crate::scenario::preset(name, seed)?;
+            let t = Instant::now();
+            let r = run(&sc, config)?;
+            tracing::info!(
+                scenario = *name,
+                seed,
+                transitions = r.alerts.len(),
+                seconds = t.elapsed().as_secs_f64(),
+                "benchmark run"
+            );
+            runs.push(r);
+        }
+    }
+    Ok(runs)
+}
