@@ -4,4 +4,5 @@
 //! component reads and writes through (Kafka and the embedded durable log implement
 //! them), and the ingest sources (MQTT, HJ 212 over TCP).
 
+pub mod embedded;
 pub mod log;
