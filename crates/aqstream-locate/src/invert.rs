@@ -22,10 +22,13 @@
 //! yet and is left out.
 //!
 //! The posterior over a coarse grid is `∝ prior · Σ_h exp(−(χ² − χ²_min) / 2T)` with
-//! the temperature `T = max(1, χ²_min / dof)`, which widens the posterior when even the
-//! best candidate misfits (an honest uncertainty when the model is wrong). The estimate
-//! is the best point of a finer grid around the best coarse cells; the uncertainty
-//! radius is the smallest circle around it holding `uncertainty_mass` of the posterior.
+//! the temperature `T = max(min_temperature, χ²_min / dof)`, which widens the posterior
+//! when even the best candidate misfits (an honest uncertainty when the model is
+//! wrong). The best point of a finer grid around the best coarse cells marks the mode;
+//! the estimate is the posterior mean of the coarse cells within 1 km of it (which
+//! splits the difference along the poorly fixed along-wind axis); the uncertainty
+//! radius is the smallest circle around the estimate holding `uncertainty_mass` of the
+//! posterior.
 
 use crate::config::DetectorConfig;
 use crate::plume::{PlumeParams, Stability, concentration_per_gs, wind_frame};
@@ -327,7 +330,23 @@ pub fn locate(
             }
         }
     }
-    let (bx, by, _, bfit, bh) = best?;
+    let (mapx, mapy, _, _, _) = best?;
+    // The estimate: posterior mean of the mode around the best point (within 1 km), which
+    // splits the difference along the poorly fixed along-wind axis.
+    let (mut sw, mut swx, mut swy) = (0.0, 0.0, 0.0);
+    for &(x, y, p) in &post {
+        if (x - mapx).hypot(y - mapy) <= 1000.0 {
+            sw += p;
+            swx += p * x;
+            swy += p * y;
+        }
+    }
+    let (bx, by) = if sw > 0.0 {
+        (swx / sw, swy / sw)
+    } else {
+        (mapx, mapy)
+    };
+    let (bfit, bh, _) = best_height(cfg, ev, first, bx, by, search.elapsed_s);
     if bfit.q <= 0.0 {
         return None;
     }
@@ -430,7 +449,8 @@ mod tests {
         )
         .unwrap();
         let err = (l.x + 300.0).hypot(l.y - 150.0);
-        assert!(err <= 30.0, "error {err} m: {l:?}");
+        // The estimate is a posterior mean over 100 m cells, not the exact optimum.
+        assert!(err <= 80.0, "error {err} m: {l:?}");
         assert!(l.uncertainty_m >= err && l.uncertainty_m < 400.0, "{l:?}");
         assert!((l.emission_gs - 5.0).abs() < 1.0, "{l:?}");
         assert!(l.confidence > 0.5, "{l:?}");
@@ -465,7 +485,9 @@ mod tests {
         )
         .unwrap();
         let err_with = (with.x - 100.0).hypot(with.y + 500.0);
-        assert!(err_with < 60.0, "{with:?}");
+        // Ground source or a stack further upwind explain this pattern about equally:
+        // the estimate sits between them.
+        assert!(err_with < 250.0, "{with:?}");
         assert!(
             without.uncertainty_m > with.uncertainty_m,
             "{with:?} vs {without:?}"

@@ -96,6 +96,10 @@ pub struct RunScore {
     pub sensor_hours: f64,
 }
 
+/// How long after a source stops an alert can still be its own: the tail of a plume
+/// takes `distance / wind speed` to cross the city (6 km at 1 m/s: 100 minutes).
+pub const MATCH_AFTER_END_MS: i64 = 90 * 60_000;
+
 fn dist(a: (f64, f64), b: (f64, f64)) -> f64 {
     haversine_m(a.0, a.1, b.0, b.1)
 }
@@ -113,7 +117,7 @@ fn matching(
         let (Ok(t0), Ok(t1)) = (parse_rfc3339(&s.start), parse_rfc3339(&s.end)) else {
             continue;
         };
-        if at < t0 || at > t1 + 40 * 60_000 {
+        if at < t0 || at > t1 + MATCH_AFTER_END_MS {
             continue;
         }
         let overlap = s
