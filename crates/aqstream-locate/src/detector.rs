@@ -101,6 +101,10 @@ pub struct Detector {
     stats: DetectorStats,
 }
 
+/// A CUSUM run that began longer ago than this before the sensor got hot is a slow
+/// bias, not the plume's onset: the onset is taken no earlier than this, minutes.
+const MAX_ONSET_LEAD_MIN: i64 = 20;
+
 /// Minutes a sensor learns its gain and noise before it may be hot.
 const WARMUP_MINUTES: u32 = 30;
 
@@ -430,7 +434,8 @@ impl Detector {
                 .iter()
                 .filter_map(|&s| self.tracks[s].iter().filter_map(|t| t.cusum.onset()).min())
                 .min()
-                .unwrap_or(minute);
+                .unwrap_or(minute)
+                .max(minute - MAX_ONSET_LEAD_MIN * MINUTE_MS);
             let e = Episode::new(self.next_seq, minute, onset);
             self.next_seq += 1;
             let mut e = e;
@@ -469,7 +474,7 @@ impl Detector {
                 if let std::collections::btree_map::Entry::Vacant(v) = e.members.entry(s) {
                     v.insert(minute);
                     if let Some(o) = tracks[s].iter().filter_map(|t| t.cusum.onset()).min() {
-                        e.onset = e.onset.min(o);
+                        e.onset = e.onset.min(o.max(minute - MAX_ONSET_LEAD_MIN * MINUTE_MS));
                     }
                 }
             }
