@@ -23,6 +23,12 @@ enum Command {
     Hj212(cmd::hj212::Hj212Command),
     /// Run SQL over the history (works without any history for the AQI functions).
     Sql(cmd::sql::SqlArgs),
+    /// Synthetic field terminals: a simulated city with pollution sources, written to
+    /// files or published over MQTT / HJ 212 TCP, with a ground truth.
+    Simulate(cmd::simulate::SimulateArgs),
+    /// Quality benchmarks (`bench localize`: detection and source localization).
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +37,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hj212(c) => cmd::hj212::run(c),
         Command::Sql(a) => cmd::sql::run(a),
+        Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Bench(c) => cmd::bench::run(c),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,8 @@
 //! The subcommands. Each module owns its clap arguments and a `run` function.
 
+pub mod bench;
 pub mod hj212;
+pub mod simulate;
 pub mod sql;
 
 use std::io::Read;
