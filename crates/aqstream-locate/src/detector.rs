@@ -105,6 +105,9 @@ pub struct Detector {
 /// bias, not the plume's onset: the onset is taken no earlier than this, minutes.
 const MAX_ONSET_LEAD_MIN: i64 = 20;
 
+/// A location with an uncertainty radius below this is confident (metres).
+const CONFIDENT_RADIUS_M: f64 = 500.0;
+
 /// Minutes a sensor learns its gain and noise before it may be hot.
 const WARMUP_MINUTES: u32 = 30;
 
@@ -548,8 +551,9 @@ impl Detector {
                 if minute - self.episodes[k].last_locate
                     >= cfg.relocate_every_minutes as i64 * MINUTE_MS
                     && !hot_now.is_empty()
+                    && self.relocate(k, minute)
                 {
-                    self.relocate(k, minute);
+                    self.split(k, minute);
                 }
                 let e = &self.episodes[k];
                 let prev = e.emitted.expect("a firing episode has emitted");
@@ -603,6 +607,37 @@ impl Detector {
         out.push(a);
     }
 
+    /// Moves the sensors that joined episode `k` in the last evidence window into a new
+    /// pending episode: their plume comes from another source.
+    fn split(&mut self, k: usize, minute: i64) {
+        let since = minute - self.cfg.evidence_minutes as i64 * MINUTE_MS;
+        let e = &mut self.episodes[k];
+        let moved: Vec<usize> = e
+            .hot
+            .iter()
+            .copied()
+            .filter(|s| e.members.get(s).is_some_and(|&t| t > since))
+            .collect();
+        if moved.is_empty() {
+            return;
+        }
+        for s in &moved {
+            e.members.remove(s);
+            e.recent.remove(s);
+        }
+        e.hot.retain(|s| !moved.contains(s));
+        let onset = moved
+            .iter()
+            .filter_map(|&s| self.tracks[s].iter().filter_map(|t| t.cusum.onset()).min())
+            .min()
+            .unwrap_or(minute)
+            .max(minute - MAX_ONSET_LEAD_MIN * MINUTE_MS);
+        let mut n = Episode::new(self.next_seq, minute, onset);
+        self.next_seq += 1;
+        n.hot = moved;
+        self.episodes.push(n);
+    }
+
     fn mark_emitted(&mut self, k: usize, minute: i64) {
         let e = &mut self.episodes[k];
         e.emitted = Some(Emitted {
@@ -615,7 +650,9 @@ impl Detector {
     }
 
     /// Localizes and classifies episode `k` from the evidence window.
-    fn relocate(&mut self, k: usize, minute: i64) {
+    /// Returns true when the evidence now points to another source far from this
+    /// episode's anchor (the caller splits the episode).
+    fn relocate(&mut self, k: usize, minute: i64) -> bool {
         self.stats.localizations += 1;
         let cfg = &self.cfg;
         let e = &self.episodes[k];
@@ -702,11 +739,27 @@ impl Detector {
             .map(|x| x.excess.max(0.0))
             .sum();
         let e = &mut self.episodes[k];
+        let elsewhere = match (e.anchor, &loc) {
+            (Some((ax, ay, ar)), Some(n)) if n.uncertainty_m < CONFIDENT_RADIUS_M => {
+                (ax - n.x).hypot(ay - n.y) > (2.0 * (ar + n.uncertainty_m) + 500.0).max(1500.0)
+            }
+            _ => false,
+        };
+        if elsewhere {
+            e.last_locate = minute;
+            return true;
+        }
         // A decaying plume (the source stopped, its tail drifts downwind) supports a
         // location less well than the episode's peak did: keep the better estimate.
         if loc.is_some() && (e.loc.is_none() || support >= 0.6 * e.support) {
             e.loc = loc;
             e.support = e.support.max(support);
+            if e.anchor.is_none()
+                && let Some(l) = loc
+                && l.uncertainty_m < CONFIDENT_RADIUS_M
+            {
+                e.anchor = Some((l.x, l.y, l.uncertainty_m));
+            }
         }
         e.source_type = st;
         e.type_confidence = conf;
@@ -715,6 +768,7 @@ impl Detector {
         if e.phase == Phase::Firing && e.emitted.is_none() {
             e.started_at = started.max(e.onset - 60 * MINUTE_MS);
         }
+        false
     }
 
     /// A prior from the sensors' long-term CBPF, once they have enough history.

@@ -70,6 +70,9 @@ pub(crate) struct Episode {
     pub loc: Option<Localization>,
     /// Sum of the positive sensors' excess behind the best-supported localization.
     pub support: f64,
+    /// The first confident location `(x, y, radius)`: a later confident location far
+    /// from it is another source.
+    pub anchor: Option<(f64, f64, f64)>,
     pub source_type: SourceType,
     pub type_confidence: f64,
     pub wind: Option<WindSample>,
@@ -99,6 +102,7 @@ impl Episode {
             ratios: RatioAccumulator::default(),
             loc: None,
             support: 0.0,
+            anchor: None,
             source_type: SourceType::Unknown,
             type_confidence: 0.0,
             wind: None,

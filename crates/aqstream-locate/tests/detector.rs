@@ -326,3 +326,55 @@ fn haze_faulty_and_drifting_sensors_raise_nothing() {
         alerts.iter().map(Alert::to_json).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_new_source_near_an_open_episode_gets_its_own_alert() {
+    let mut w = calm_world();
+    w.sources.push(Source {
+        x: -1600.0,
+        y: -900.0,
+        q_pm25: 4.0,
+        ratios: COAL,
+        from: 60,
+        to: 100,
+    });
+    // Starts while the first episode is still open, 1.7 km north of it.
+    w.sources.push(Source {
+        x: -1600.0,
+        y: 800.0,
+        q_pm25: 4.0,
+        ratios: TRAFFIC,
+        from: 95,
+        to: 140,
+    });
+    let alerts = run(&w, 170, false);
+    let firing: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.state == AlertState::Firing)
+        .collect();
+    assert_eq!(
+        firing.len(),
+        2,
+        "{:?}",
+        alerts.iter().map(Alert::to_json).collect::<Vec<_>>()
+    );
+    let last = |id: &str| {
+        alerts
+            .iter()
+            .rev()
+            .find(|a| a.alert_id == id && a.state != AlertState::Resolved)
+            .unwrap()
+            .clone()
+    };
+    let plane = LocalPlane::new(LAT0, LON0);
+    for (a, (x, y)) in firing.iter().zip([(-1600.0, -900.0), (-1600.0, 800.0)]) {
+        let l = last(&a.alert_id);
+        let (lat, lon) = plane.to_latlon(x, y);
+        let s = l.source.expect("located");
+        assert!(
+            haversine_m(s.lat, s.lon, lat, lon) < 500.0,
+            "{}",
+            l.to_json()
+        );
+    }
+}
