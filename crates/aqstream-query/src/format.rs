@@ -1,8 +1,10 @@
-//! Rendering query results: an aligned table for people, CSV, JSON lines.
+//! Rendering query results: an aligned table for people, CSV, JSON (lines or one array),
+//! Parquet and the Arrow IPC stream for programs.
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::json::writer::{JsonArray, JsonFormat, LineDelimited, WriterBuilder};
 use std::io::Write;
 use std::str::FromStr;
 
@@ -14,8 +16,33 @@ pub enum OutputFormat {
     Table,
     /// CSV with a header row.
     Csv,
-    /// One JSON object per row.
+    /// One JSON object per row, one per line (nulls included).
     Json,
+    /// One JSON array of row objects (nulls included).
+    JsonArray,
+    /// A Parquet file (zstd).
+    Parquet,
+    /// The Arrow IPC streaming format.
+    ArrowIpc,
+}
+
+impl OutputFormat {
+    /// The media type of the format (HTTP `Content-Type`).
+    pub fn content_type(self) -> &'static str {
+        match self {
+            OutputFormat::Table => "text/plain; charset=utf-8",
+            OutputFormat::Csv => "text/csv; charset=utf-8",
+            OutputFormat::Json => "application/x-ndjson",
+            OutputFormat::JsonArray => "application/json",
+            OutputFormat::Parquet => "application/vnd.apache.parquet",
+            OutputFormat::ArrowIpc => "application/vnd.apache.arrow.stream",
+        }
+    }
+
+    /// Is the output binary (not for a terminal)?
+    pub fn is_binary(self) -> bool {
+        matches!(self, OutputFormat::Parquet | OutputFormat::ArrowIpc)
+    }
 }
 
 impl FromStr for OutputFormat {
@@ -24,14 +51,32 @@ impl FromStr for OutputFormat {
         match s {
             "table" => Ok(OutputFormat::Table),
             "csv" => Ok(OutputFormat::Csv),
-            "json" => Ok(OutputFormat::Json),
-            other => Err(format!("unknown format `{other}` (table, csv, json)")),
+            "json" | "jsonl" | "ndjson" => Ok(OutputFormat::Json),
+            "json-array" => Ok(OutputFormat::JsonArray),
+            "parquet" => Ok(OutputFormat::Parquet),
+            "arrow" => Ok(OutputFormat::ArrowIpc),
+            other => Err(format!(
+                "unknown format `{other}` (table, csv, json, json-array, parquet, arrow)"
+            )),
         }
     }
 }
 
+fn write_json<F: JsonFormat>(
+    out: &mut dyn Write,
+    batches: &[&RecordBatch],
+) -> Result<(), ArrowError> {
+    let mut w = WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, F>(out);
+    for b in batches {
+        w.write(b)?;
+    }
+    w.finish()
+}
+
 /// Writes `batches` to `out` in `format`. An empty result still prints the header
-/// (table and CSV).
+/// (table and CSV), `[]` (JSON array), or a file with the schema (Parquet, Arrow).
 pub fn write_batches(
     out: &mut dyn Write,
     schema: &SchemaRef,
@@ -61,8 +106,38 @@ pub fn write_batches(
                 w.write(b)?;
             }
         }
-        OutputFormat::Json => {
-            let mut w = datafusion::arrow::json::LineDelimitedWriter::new(out);
+        OutputFormat::Json => write_json::<LineDelimited>(out, &nonempty)?,
+        OutputFormat::JsonArray => {
+            if nonempty.is_empty() {
+                out.write_all(b"[]")?;
+            } else {
+                write_json::<JsonArray>(out, &nonempty)?;
+            }
+        }
+        OutputFormat::Parquet => {
+            // ArrowWriter needs a `Send` sink: buffer (results are bounded by the row limit)
+            let mut buf = Vec::new();
+            let props = datafusion::parquet::file::properties::WriterProperties::builder()
+                .set_compression(datafusion::parquet::basic::Compression::ZSTD(
+                    Default::default(),
+                ))
+                .build();
+            let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(
+                &mut buf,
+                schema.clone(),
+                Some(props),
+            )
+            .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+            for b in nonempty {
+                w.write(b)
+                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+            }
+            w.close()
+                .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+            out.write_all(&buf)?;
+        }
+        OutputFormat::ArrowIpc => {
+            let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(out, schema)?;
             for b in nonempty {
                 w.write(b)?;
             }

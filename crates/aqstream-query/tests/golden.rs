@@ -14,6 +14,7 @@
 //! Result rows are written with values separated by a single space; NULL is `NULL`.
 //! Set `AQSTREAM_BLESS=1` to rewrite the expected results from the engine's output.
 
+use aqstream_query::config::EngineTuning;
 use aqstream_query::{EngineOptions, QueryEngine};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use std::path::PathBuf;
@@ -94,7 +95,9 @@ async fn rows(engine: &QueryEngine, sql: &str) -> Result<Vec<String>, String> {
                 fmts.iter()
                     .map(|f| f.value(r).to_string())
                     .collect::<Vec<_>>()
-                    .join(" "),
+                    .join(" ")
+                    .trim_end()
+                    .to_string(),
             );
         }
     }
@@ -106,9 +109,12 @@ async fn golden_sql_files() {
     let dir = testdata().join("sql");
     let sensors = testdata().join("sensors/tongzhou-small.csv");
     let engine = QueryEngine::new(&EngineOptions {
-        history_dir: None,
         sensors: Some(sensors),
-        target_partitions: Some(1),
+        tuning: EngineTuning {
+            target_partitions: 1,
+            ..Default::default()
+        },
+        ..Default::default()
     })
     .await
     .unwrap();

@@ -23,12 +23,20 @@ enum Command {
     Hj212(cmd::hj212::Hj212Command),
     /// Run SQL over the history (works without any history for the AQI functions).
     Sql(cmd::sql::SqlArgs),
+    /// Ingest MQTT and HJ 212 terminals into Kafka (or the embedded log), with a
+    /// dead-letter stream.
+    Ingest(cmd::ingest::IngestArgs),
     /// Synthetic field terminals: a simulated city with pollution sources, written to
     /// files or published over MQTT / HJ 212 TCP, with a ground truth.
     Simulate(cmd::simulate::SimulateArgs),
     /// Quality benchmarks (`bench localize`: detection and source localization).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
+    /// Serve SQL over HTTP (`POST /sql`, `/metrics`) and the PostgreSQL wire protocol.
+    Serve(cmd::serve::ServeArgs),
+    /// History maintenance: compaction of small files.
+    #[command(subcommand)]
+    History(cmd::history::HistoryCommand),
 }
 
 fn main() -> ExitCode {
@@ -37,8 +45,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hj212(c) => cmd::hj212::run(c),
         Command::Sql(a) => cmd::sql::run(a),
+        Command::Ingest(a) => cmd::ingest::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Bench(c) => cmd::bench::run(c),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::History(c) => cmd::history::run(c),
     };
     match result {
         Ok(code) => code,

@@ -1,9 +1,13 @@
 //! The subcommands. Each module owns its clap arguments and a `run` function.
 
 pub mod bench;
+pub mod history;
 pub mod hj212;
+pub mod ingest;
+pub mod serve;
 pub mod simulate;
 pub mod sql;
+pub mod sqlconf;
 
 use std::io::Read;
 use std::path::Path;

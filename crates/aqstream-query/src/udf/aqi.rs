@@ -1,12 +1,4 @@
-//! SQL functions available on every SQL surface:
-//!
-//! | function | returns |
-//! |---|---|
-//! | `aqi_cn(pollutant, concentration, period)` | HJ 633-2012 IAQI (`period` `'1h'`, `'8h'`, `'24h'`), rounded up |
-//! | `aqi_us(pollutant, concentration [, period])` | US EPA AQI (2024 PM2.5 breakpoints) |
-//! | `aqi_category_cn(aqi [, lang])` | HJ 633 category name (`lang` `'en'` default, `'zh'`, `'slug'`, `'color'`) |
-//! | `aqi_category_us(aqi [, lang])` | EPA category name (`'en'`, `'zh'`, `'slug'`, `'color'`) |
-//! | `haversine_m(lat1, lon1, lat2, lon2)` | great-circle distance in metres |
+//! The AQI and distance functions (see the [module list](super)).
 //!
 //! Concentrations are in aqstream units (µg/m³; CO mg/m³). Where the standard defines
 //! no index for a value — negative, NaN, or a value the standard says to report with
@@ -27,8 +19,8 @@ use datafusion::logical_expr::{
 };
 use std::sync::Arc;
 
-/// Every aqstream SQL function, ready to register on a session.
-pub fn all() -> Vec<ScalarUDF> {
+/// The AQI functions and `haversine_m`.
+pub fn functions() -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(Udf::new(Kind::AqiCn)),
         ScalarUDF::from(Udf::new(Kind::AqiUs)),

@@ -1,0 +1,443 @@
+//! Writing an epoch's files (staged) and publishing them.
+
+use crate::archive::LedgerEntry;
+use crate::error::{Result, StreamError};
+use crate::health::HealthEvent;
+use crate::partial::{NS, SCALARS};
+use crate::rows::{AggregateRow, aggregates_batch, health_batch, sort_health, sort_rows};
+use aqstream_core::alert::Alert;
+use aqstream_core::arrow::{UTC, alerts_schema, ts_type};
+use aqstream_core::time::{DAY_MS, EpochMillis, utc_date};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMillisecondBuilder,
+};
+use datafusion::arrow::compute::{
+    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMillisecondType};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// A file of an epoch: where it was staged and where it is published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedFile {
+    /// The staged (temporary) path.
+    pub staged: PathBuf,
+    /// The final path in the history.
+    pub published: PathBuf,
+}
+
+/// What one epoch of one owner writes, per table.
+#[derive(Debug, Default)]
+pub struct EpochFiles {
+    /// Readings batches ([`aqstream_core::arrow::readings_schema`]).
+    pub readings: Vec<RecordBatch>,
+    /// Aggregate rows.
+    pub rows: Vec<AggregateRow>,
+    /// Health changes.
+    pub health: Vec<HealthEvent>,
+    /// Alert changes.
+    pub alerts: Vec<Alert>,
+    /// Ledger entries (written under the state root, not the history).
+    pub ledger: Vec<LedgerEntry>,
+}
+
+impl EpochFiles {
+    /// Nothing to write?
+    pub fn is_empty(&self) -> bool {
+        self.readings.iter().all(|b| b.num_rows() == 0)
+            && self.rows.is_empty()
+            && self.health.is_empty()
+            && self.alerts.is_empty()
+            && self.ledger.is_empty()
+    }
+}
+
+fn props() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(256 * 1024))
+        .build()
+}
+
+/// Writes `batch` to `path` as Parquet and fsyncs it.
+fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| StreamError::io(dir, e))?;
+    }
+    let file = File::create(path).map_err(|e| StreamError::io(path, e))?;
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props()))?;
+    w.write(batch)?;
+    let file = w.into_inner()?;
+    file.sync_all().map_err(|e| StreamError::io(path, e))?;
+    Ok(())
+}
+
+/// Stages the files of one epoch: `owner` is `p003` (stage 1, partition 3) or `city`;
+/// `token` makes staged names unique to this writer. Returns the files in a
+/// deterministic order.
+pub fn write_epoch(
+    history: &Path,
+    state: &Path,
+    owner: &str,
+    epoch: u64,
+    token: &str,
+    data: EpochFiles,
+) -> Result<Vec<StagedFile>> {
+    let name = format!("{owner}-e{epoch:08}.parquet");
+    let mut out = Vec::new();
+    let mut stage = |root: &Path, table: &str, date: &str, batch: &RecordBatch| -> Result<()> {
+        let staged = root
+            .join("_staging")
+            .join(owner)
+            .join(format!("{token}-{table}-{date}-{name}"));
+        write_parquet(&staged, batch)?;
+        out.push(StagedFile {
+            staged,
+            published: root.join(table).join(format!("date={date}")).join(&name),
+        });
+        Ok(())
+    };
+    // Readings: by the date of `ts`, sorted by sensor, ts, period.
+    let readings: Vec<RecordBatch> = data
+        .readings
+        .into_iter()
+        .filter(|b| b.num_rows() > 0)
+        .collect();
+    if !readings.is_empty() {
+        let all = concat_batches(&readings[0].schema(), &readings)?;
+        for (date, part) in split_by_day(&all, 2)? {
+            let sorted = sort_batch(&part, &[0, 2, 3])?;
+            stage(history, "readings", &date, &sorted)?;
+        }
+    }
+    let mut rows = data.rows;
+    sort_rows(&mut rows);
+    for (date, chunk) in group_by_date(&rows, |r| r.window.start) {
+        stage(history, "aggregates", &date, &aggregates_batch(chunk)?)?;
+    }
+    let mut health = data.health;
+    sort_health(&mut health);
+    health.sort_by_key(|e| e.ts.div_euclid(DAY_MS));
+    for (date, chunk) in group_by_date(&health, |e| e.ts) {
+        let mut chunk = chunk.to_vec();
+        sort_health(&mut chunk);
+        stage(
+            history,
+            "sensor_health",
+            &date,
+            &crate::rows::health_batch(&chunk)?,
+        )?;
+    }
+    let mut alerts = data.alerts;
+    alerts.sort_by(|a, b| (a.detected_at, &a.alert_id).cmp(&(b.detected_at, &b.alert_id)));
+    alerts.sort_by_key(|a| a.detected_at.div_euclid(DAY_MS));
+    for (date, chunk) in group_by_date(&alerts, |a| a.detected_at) {
+        stage(history, "alerts", &date, &alerts_batch(chunk)?)?;
+    }
+    let mut ledger = data.ledger;
+    ledger.sort_by(|a, b| {
+        (
+            a.minute_start.div_euclid(DAY_MS),
+            &a.sensor_id,
+            a.minute_start,
+            a.version,
+        )
+            .cmp(&(
+                b.minute_start.div_euclid(DAY_MS),
+                &b.sensor_id,
+                b.minute_start,
+                b.version,
+            ))
+    });
+    for (date, chunk) in group_by_date(&ledger, |e| e.minute_start) {
+        stage(state, "ledger", &date, &ledger_batch(chunk)?)?;
+    }
+    let _ = health_batch; // (re-exported for callers)
+    Ok(out)
+}
+
+/// Consecutive runs of items with the same UTC date (items must be sorted by date).
+fn group_by_date<T>(items: &[T], ts: impl Fn(&T) -> EpochMillis) -> Vec<(String, &[T])> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < items.len() {
+        let day = ts(&items[i]).div_euclid(DAY_MS);
+        let mut j = i + 1;
+        while j < items.len() && ts(&items[j]).div_euclid(DAY_MS) == day {
+            j += 1;
+        }
+        out.push((utc_date(day * DAY_MS), &items[i..j]));
+        i = j;
+    }
+    out
+}
+
+/// Splits a batch by the UTC date of its timestamp column `col`.
+fn split_by_day(b: &RecordBatch, col: usize) -> Result<Vec<(String, RecordBatch)>> {
+    let ts = b.column(col).as_primitive::<TimestampMillisecondType>();
+    let mut days: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+    for i in 0..b.num_rows() {
+        days.entry(ts.value(i).div_euclid(DAY_MS))
+            .or_default()
+            .push(i as u32);
+    }
+    if days.len() == 1 {
+        let (d, _) = days.into_iter().next().expect("one day");
+        return Ok(vec![(utc_date(d * DAY_MS), b.clone())]);
+    }
+    let mut out = Vec::new();
+    for (d, idx) in days {
+        let idx = datafusion::arrow::array::UInt32Array::from(idx);
+        out.push((utc_date(d * DAY_MS), take_record_batch(b, &idx)?));
+    }
+    Ok(out)
+}
+
+/// Sorts a batch by the given columns (ascending, stable).
+fn sort_batch(b: &RecordBatch, cols: &[usize]) -> Result<RecordBatch> {
+    let keys: Vec<SortColumn> = cols
+        .iter()
+        .map(|&c| SortColumn {
+            values: Arc::clone(b.column(c)),
+            options: None,
+        })
+        .collect();
+    let idx = lexsort_to_indices(&keys, None)?;
+    Ok(take_record_batch(b, &idx)?)
+}
+
+/// Publishes staged files: rename into place, fsync the directories. Files already
+/// published (a recovery repeating the step) are fine.
+pub fn publish(files: &[StagedFile]) -> Result<()> {
+    let mut dirs: Vec<&Path> = Vec::new();
+    for f in files {
+        let dir = f.published.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| StreamError::io(dir, e))?;
+        match std::fs::rename(&f.staged, &f.published) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && f.published.exists() => {}
+            Err(e) => return Err(StreamError::io(&f.staged, e)),
+        }
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    for d in dirs {
+        sync_dir(d)?;
+        if let Some(p) = d.parent() {
+            sync_dir(p)?;
+        }
+    }
+    Ok(())
+}
+
+/// After a crash or a takeover: publishes the files of the newest checkpoint (`keep`,
+/// of epoch `epoch`) and deletes the staged files of `owner` under `roots` that belong
+/// to an epoch up to `epoch` but are not listed (they lost, or never committed).
+/// Staged files of later epochs may belong to a live writer and are left alone.
+pub fn recover(roots: &[&Path], owner: &str, epoch: u64, keep: &[StagedFile]) -> Result<()> {
+    publish(keep)?;
+    for root in roots {
+        let dir = root.join("_staging").join(owner);
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let staged_epoch = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".parquet"))
+                .and_then(|n| n.rsplit_once("-e"))
+                .and_then(|(_, e)| e.parse::<u64>().ok());
+            let stale = staged_epoch.is_none_or(|e| e <= epoch);
+            if stale && !keep.iter().any(|f| f.staged == p) {
+                match std::fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(StreamError::io(&p, err)),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// fsync of a directory (makes renames and new entries durable).
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    match File::open(dir) {
+        Ok(f) => f.sync_all().map_err(|e| StreamError::io(dir, e)),
+        Err(e) => Err(StreamError::io(dir, e)),
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename, fsync dir).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| StreamError::io(dir, e))?;
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp).map_err(|e| StreamError::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| StreamError::io(&tmp, e))?;
+    f.sync_all().map_err(|e| StreamError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| StreamError::io(path, e))?;
+    sync_dir(dir)
+}
+
+/// Schema of stage 2's ledger of final sensor-minutes.
+pub fn ledger_schema() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    S.get_or_init(|| {
+        let mut f = vec![
+            Field::new("sensor_id", DataType::Utf8, false),
+            Field::new("district", DataType::Utf8, false),
+            Field::new("minute_start", ts_type(), false),
+            Field::new("excluded", DataType::Boolean, false),
+            Field::new("version", DataType::Int64, false),
+        ];
+        for m in SCALARS {
+            f.push(Field::new(m.field(), DataType::Float64, true));
+        }
+        f.push(Field::new("wx", DataType::Float64, true));
+        f.push(Field::new("wy", DataType::Float64, true));
+        Arc::new(Schema::new(f))
+    })
+    .clone()
+}
+
+/// Ledger entries as a batch of [`ledger_schema`].
+pub fn ledger_batch(entries: &[LedgerEntry]) -> Result<RecordBatch> {
+    let mut sensor = StringBuilder::new();
+    let mut district = StringBuilder::new();
+    let mut minute = TimestampMillisecondBuilder::new().with_timezone(UTC);
+    let mut excluded = BooleanBuilder::new();
+    let mut version = Int64Builder::new();
+    let mut v: Vec<Float64Builder> = (0..NS + 2).map(|_| Float64Builder::new()).collect();
+    for e in entries {
+        sensor.append_value(&e.sensor_id);
+        district.append_value(&e.district);
+        minute.append_value(e.minute_start);
+        excluded.append_value(e.excluded);
+        version.append_value(e.version);
+        for i in 0..NS {
+            v[i].append_option(e.values.mean[i]);
+        }
+        v[NS].append_option(e.values.wx);
+        v[NS + 1].append_option(e.values.wy);
+    }
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(sensor.finish()),
+        Arc::new(district.finish()),
+        Arc::new(minute.finish()),
+        Arc::new(excluded.finish()),
+        Arc::new(version.finish()),
+    ];
+    cols.extend(v.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    Ok(RecordBatch::try_new(ledger_schema(), cols)?)
+}
+
+/// Ledger entries from a batch with the [`ledger_schema`] columns (by name).
+pub(crate) fn ledger_entries(b: &RecordBatch) -> Result<Vec<LedgerEntry>> {
+    let bad = |n: &str| StreamError::corrupt("ledger", format!("column `{n}` missing or mistyped"));
+    let col = |n: &str| b.column_by_name(n).ok_or_else(|| bad(n));
+    let sensor = col("sensor_id")?
+        .as_string_opt::<i32>()
+        .ok_or_else(|| bad("sensor_id"))?;
+    let district = col("district")?
+        .as_string_opt::<i32>()
+        .ok_or_else(|| bad("district"))?;
+    let minute = col("minute_start")?
+        .as_primitive_opt::<TimestampMillisecondType>()
+        .ok_or_else(|| bad("minute_start"))?;
+    let excluded = col("excluded")?
+        .as_boolean_opt()
+        .ok_or_else(|| bad("excluded"))?;
+    let version = col("version")?
+        .as_primitive_opt::<datafusion::arrow::datatypes::Int64Type>()
+        .ok_or_else(|| bad("version"))?;
+    let mut vals = Vec::new();
+    for name in SCALARS.iter().map(|m| m.field()).chain(["wx", "wy"]) {
+        vals.push(
+            col(name)?
+                .as_primitive_opt::<datafusion::arrow::datatypes::Float64Type>()
+                .ok_or_else(|| bad(name))?,
+        );
+    }
+    let mut out = Vec::with_capacity(b.num_rows());
+    for i in 0..b.num_rows() {
+        let get = |k: usize| vals[k].is_valid(i).then(|| vals[k].value(i));
+        let mut values = crate::partial::MinuteValues::default();
+        for k in 0..NS {
+            values.mean[k] = get(k);
+        }
+        values.wx = get(NS);
+        values.wy = get(NS + 1);
+        out.push(LedgerEntry {
+            sensor_id: sensor.value(i).to_string(),
+            district: district.value(i).to_string(),
+            minute_start: minute.value(i),
+            excluded: excluded.value(i),
+            version: version.value(i),
+            values,
+        });
+    }
+    Ok(out)
+}
+
+/// Alerts as a batch of [`alerts_schema`].
+pub fn alerts_batch(alerts: &[Alert]) -> Result<RecordBatch> {
+    let s = || StringBuilder::new();
+    let t = || TimestampMillisecondBuilder::new().with_timezone(UTC);
+    let f = || Float64Builder::new();
+    let (mut id, mut state, mut pollutant, mut district) = (s(), s(), s(), s());
+    let (mut started, mut detected, mut resolved) = (t(), t(), t());
+    let (mut lat, mut lon, mut unc) = (f(), f(), f());
+    let mut stype = s();
+    let (mut conf, mut peak) = (f(), f());
+    let mut sensors = s();
+    let (mut ws, mut wd) = (f(), f());
+    for a in alerts {
+        id.append_value(&a.alert_id);
+        state.append_value(a.state.as_str());
+        pollutant.append_value(&a.pollutant);
+        district.append_value(&a.district);
+        started.append_value(a.started_at);
+        detected.append_value(a.detected_at);
+        resolved.append_option(a.resolved_at);
+        lat.append_option(a.source.map(|x| x.lat));
+        lon.append_option(a.source.map(|x| x.lon));
+        unc.append_option(a.source.map(|x| x.uncertainty_m));
+        stype.append_value(a.source_type.as_str());
+        conf.append_value(a.confidence);
+        peak.append_value(a.peak_ugm3);
+        sensors.append_value(a.sensors.join(","));
+        ws.append_option(a.wind.map(|w| w.speed_ms));
+        wd.append_option(a.wind.map(|w| w.from_deg));
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(id.finish()),
+        Arc::new(state.finish()),
+        Arc::new(pollutant.finish()),
+        Arc::new(district.finish()),
+        Arc::new(started.finish()),
+        Arc::new(detected.finish()),
+        Arc::new(resolved.finish()),
+        Arc::new(lat.finish()),
+        Arc::new(lon.finish()),
+        Arc::new(unc.finish()),
+        Arc::new(stype.finish()),
+        Arc::new(conf.finish()),
+        Arc::new(peak.finish()),
+        Arc::new(sensors.finish()),
+        Arc::new(ws.finish()),
+        Arc::new(wd.finish()),
+    ];
+    Ok(RecordBatch::try_new(alerts_schema(), cols)?)
+}

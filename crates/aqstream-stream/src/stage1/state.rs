@@ -1,0 +1,609 @@
+//! The per-partition operator: sensor state, segments, window state and emission.
+
+use super::clock::{Clock, NEVER};
+use super::qa::{self, SensorQa};
+use crate::archive::Archive;
+use crate::city::{CityInput, MinuteUpdate, Sequenced};
+use crate::config::StreamConfig;
+use crate::directory::SensorDirectory;
+use crate::error::Result;
+use crate::health::{HealthEvent, Problem};
+use crate::partial::{NS, Partial, SCALARS, Stats};
+use crate::plan::{SegmentBuilder, SegmentPlan};
+use crate::rows::{AggregateRow, Scope};
+use crate::window::{Cell, MinuteSet, WindowId, WindowKind};
+use aqstream_core::aqi::Pollutant;
+use aqstream_core::aqi::nowcast::HourlyHistory;
+use aqstream_core::arrow::ReadingBatchBuilder;
+use aqstream_core::json::{DecodeMode, decode_one};
+use aqstream_core::time::{EpochMillis, MINUTE_MS};
+use aqstream_core::{Measure, Reading};
+use datafusion::arrow::array::RecordBatch;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Everything one call of the operator produced.
+#[derive(Debug, Default)]
+pub struct Stage1Output {
+    /// Sensor aggregate rows, in emission order.
+    pub rows: Vec<AggregateRow>,
+    /// Messages for stage 2, in order.
+    pub city: Vec<Sequenced>,
+    /// Sensor health changes.
+    pub health: Vec<HealthEvent>,
+    /// Readings accepted (deduplicated), including late ones.
+    pub accepted: u64,
+    /// Readings later than the allowed lateness (accepted or duplicate).
+    pub late: u64,
+    /// Duplicates dropped.
+    pub duplicates: u64,
+    /// Records that were not canonical readings.
+    pub malformed: u64,
+}
+
+impl Stage1Output {
+    /// Appends everything of `other`.
+    pub fn append(&mut self, other: &mut Stage1Output) {
+        self.rows.append(&mut other.rows);
+        self.city.append(&mut other.city);
+        self.health.append(&mut other.health);
+        self.accepted += other.accepted;
+        self.late += other.late;
+        self.duplicates += other.duplicates;
+        self.malformed += other.malformed;
+    }
+}
+
+/// One window of one sensor.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Win {
+    pub(crate) id: WindowId,
+    pub(crate) part: Partial,
+    pub(crate) minutes: MinuteSet,
+    /// Last emitted revision, −1 before the first emission.
+    pub(crate) emitted: i32,
+    pub(crate) dirty: bool,
+}
+
+/// The state of one sensor.
+#[derive(Debug, Clone)]
+pub(crate) struct SensorState {
+    pub(crate) id: Arc<str>,
+    pub(crate) district: Arc<str>,
+    /// Dedup keys (ts, period) of accepted readings whose cell is not closed.
+    pub(crate) dedup: Vec<(EpochMillis, u32)>,
+    pub(crate) qa: SensorQa,
+    pub(crate) windows: Vec<Win>,
+    pub(crate) nowcast: HourlyHistory,
+}
+
+/// A window of a sensor (by slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct WinRef {
+    pub(crate) slot: u32,
+    pub(crate) id: WindowId,
+}
+
+/// What the current epoch accumulated for the history.
+#[derive(Default)]
+pub(crate) struct Epoch {
+    pub(crate) hist: Option<ReadingBatchBuilder>,
+    pub(crate) readings: Vec<RecordBatch>,
+    pub(crate) rows: Vec<AggregateRow>,
+    pub(crate) health: Vec<HealthEvent>,
+}
+
+impl Epoch {
+    fn push(&mut self, r: &Reading) {
+        self.hist
+            .get_or_insert_with(|| ReadingBatchBuilder::with_capacity(4096))
+            .push(r);
+    }
+
+    /// Moves the builder's readings into `readings`.
+    pub(crate) fn seal(&mut self) {
+        if let Some(b) = self.hist.as_mut()
+            && !b.is_empty()
+        {
+            self.readings.push(b.finish());
+        }
+    }
+}
+
+/// The history output of one epoch of a partition.
+#[derive(Debug, Default)]
+pub struct EpochData {
+    /// Accepted readings (in arrival order; the writer sorts them).
+    pub readings: Vec<RecordBatch>,
+    /// Sensor aggregate rows.
+    pub rows: Vec<AggregateRow>,
+    /// Health changes.
+    pub health: Vec<HealthEvent>,
+}
+
+/// Stage 1 for one partition.
+pub struct PartitionOperator {
+    pub(crate) partition: i32,
+    pub(crate) cfg: Arc<StreamConfig>,
+    pub(crate) dir: Arc<SensorDirectory>,
+    pub(crate) plan: Arc<SegmentPlan>,
+    pub(crate) archive: Arc<dyn Archive>,
+    pub(crate) extra: HashMap<Arc<str>, u32>,
+    pub(crate) sensors: Vec<Option<Box<SensorState>>>,
+    pub(crate) clock: Clock,
+    pub(crate) seg: SegmentBuilder,
+    pub(crate) seg_done: Vec<RecordBatch>,
+    pub(crate) late: Vec<Reading>,
+    pub(crate) emit_q: BTreeMap<EpochMillis, Vec<WinRef>>,
+    pub(crate) close_q: BTreeMap<EpochMillis, Vec<WinRef>>,
+    pub(crate) dirty: Vec<WinRef>,
+    pub(crate) epoch: Epoch,
+    pub(crate) seq: u64,
+    /// Next offset of the partition to read (kept with the state for checkpoints).
+    pub next_offset: i64,
+    changes: Vec<qa::Change>,
+}
+
+impl std::fmt::Debug for PartitionOperator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionOperator")
+            .field("partition", &self.partition)
+            .field("watermark", &self.clock.watermark())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartitionOperator {
+    /// A fresh operator for `partition`.
+    pub fn new(
+        partition: i32,
+        cfg: Arc<StreamConfig>,
+        dir: Arc<SensorDirectory>,
+        plan: Arc<SegmentPlan>,
+        archive: Arc<dyn Archive>,
+    ) -> PartitionOperator {
+        let clock = Clock::new(&cfg);
+        PartitionOperator {
+            partition,
+            cfg,
+            dir,
+            plan,
+            archive,
+            extra: HashMap::new(),
+            sensors: Vec::new(),
+            clock,
+            seg: SegmentBuilder::default(),
+            seg_done: Vec::new(),
+            late: Vec::new(),
+            emit_q: BTreeMap::new(),
+            close_q: BTreeMap::new(),
+            dirty: Vec::new(),
+            epoch: Epoch::default(),
+            seq: 0,
+            next_offset: 0,
+            changes: Vec::new(),
+        }
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The partition's watermark ([`clock::NEVER`](super::clock::NEVER) before any
+    /// record).
+    pub fn watermark(&self) -> EpochMillis {
+        self.clock.watermark()
+    }
+
+    /// Sequence number of the last message for stage 2.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Number of sensors with state.
+    pub fn sensor_count(&self) -> usize {
+        self.sensors.iter().filter(|s| s.is_some()).count()
+    }
+
+    /// Processes one record of the partition (a canonical JSON reading) at `offset`.
+    pub fn push_record(
+        &mut self,
+        offset: i64,
+        payload: &[u8],
+        out: &mut Stage1Output,
+    ) -> Result<()> {
+        self.next_offset = self.next_offset.max(offset + 1);
+        match decode_one(payload, DecodeMode::Canonical) {
+            Ok(r) => self.push_reading(r, out),
+            Err(e) => {
+                out.malformed += 1;
+                tracing::warn!(
+                    partition = self.partition,
+                    offset,
+                    "not a canonical reading: {e}"
+                );
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn slot_of_pub(&mut self, id: &str) -> u32 {
+        self.slot_of(id)
+    }
+
+    pub(crate) fn epoch_push(&mut self, r: &Reading) {
+        self.epoch.push(r);
+    }
+
+    fn slot_of(&mut self, id: &str) -> u32 {
+        if let Some(i) = self.dir.index_of(id) {
+            return i;
+        }
+        if let Some(&s) = self.extra.get(id) {
+            return s;
+        }
+        let s = (self.dir.len() + self.extra.len()) as u32;
+        self.extra.insert(Arc::from(id), s);
+        s
+    }
+
+    pub(crate) fn state_mut(&mut self, slot: u32, id: &str) -> &mut SensorState {
+        let i = slot as usize;
+        if i >= self.sensors.len() {
+            self.sensors.resize_with(i + 1, || None);
+        }
+        let dir = &self.dir;
+        self.sensors[i].get_or_insert_with(|| {
+            let (id, d) = match dir.index_of(id) {
+                Some(k) => (Arc::clone(dir.id(k)), dir.district_index(k)),
+                None => (Arc::from(id), dir.unknown_district()),
+            };
+            Box::new(SensorState {
+                id,
+                district: Arc::clone(dir.district_name(d)),
+                dedup: Vec::new(),
+                qa: SensorQa::default(),
+                windows: Vec::new(),
+                nowcast: HourlyHistory::new(),
+            })
+        })
+    }
+
+    /// Processes one reading (the same chain `replay` runs over a file).
+    pub fn push_reading(&mut self, mut r: Reading, out: &mut Stage1Output) -> Result<()> {
+        let slot = self.slot_of(&r.sensor_id);
+        qa::recheck_flags(&mut r);
+        let cell = Cell::of(r.ts, r.period_s);
+        let lateness = self.cfg.lateness_ms();
+        if cell.end().saturating_add(lateness) <= self.clock.watermark() {
+            out.late += 1;
+            self.late.push(r);
+            return Ok(());
+        }
+        let qa_cfg = Arc::clone(&self.cfg);
+        let mut changes = std::mem::take(&mut self.changes);
+        let st = self.state_mut(slot, &r.sensor_id);
+        let key = (r.ts, r.period_s);
+        if st.dedup.contains(&key) {
+            out.duplicates += 1;
+            self.changes = changes;
+            return Ok(());
+        }
+        st.dedup.push(key);
+        let problems = qa::check(&mut st.qa, &mut r, &qa_cfg.qa, &mut changes);
+        let (sid, sdistrict) = (Arc::clone(&st.id), Arc::clone(&st.district));
+        for (p, raised) in changes.drain(..) {
+            let e = HealthEvent {
+                sensor_id: Arc::clone(&sid),
+                district: Arc::clone(&sdistrict),
+                problem: p,
+                raised,
+                ts: r.ts,
+                detail: String::new(),
+            };
+            self.epoch.health.push(e.clone());
+            out.health.push(e);
+        }
+        self.changes = changes;
+        if let Some(k) = cell.pack(slot) {
+            let (vals, wind) = valid_values(&r);
+            self.seg.push(k, &vals, wind, problems);
+        }
+        self.epoch.push(&r);
+        out.accepted += 1;
+        if self.clock.observe(slot, r.ts) {
+            self.on_clock(out)?;
+        }
+        if self.seg.len() >= self.cfg.max_segment_rows {
+            let b = self.seg.finish()?;
+            self.seg_done.push(b);
+            self.aggregate_segment()?;
+        }
+        Ok(())
+    }
+
+    fn on_clock(&mut self, out: &mut Stage1Output) -> Result<()> {
+        let adv = self.clock.recompute();
+        let at = self.clock.frontier();
+        for (slots, raised) in [(&adv.fast_raised, true), (&adv.fast_cleared, false)] {
+            for &slot in slots {
+                if let Some(Some(st)) = self.sensors.get(slot as usize) {
+                    let e = HealthEvent {
+                        sensor_id: Arc::clone(&st.id),
+                        district: Arc::clone(&st.district),
+                        problem: Problem::FastClock,
+                        raised,
+                        ts: at,
+                        detail: if raised {
+                            format!(
+                                "latest event time {} s ahead of the partition frontier",
+                                (self.clock.max_ts[slot as usize] - at) / 1000
+                            )
+                        } else {
+                            String::new()
+                        },
+                    };
+                    self.epoch.health.push(e.clone());
+                    out.health.push(e);
+                }
+            }
+        }
+        if let Some(w) = adv.watermark {
+            self.cut(w, out)?;
+        }
+        Ok(())
+    }
+
+    /// Aggregates the pending segment into the windows (without emitting).
+    fn aggregate_segment(&mut self) -> Result<()> {
+        if !self.seg.is_empty() {
+            let b = self.seg.finish()?;
+            self.seg_done.push(b);
+        }
+        if self.seg_done.is_empty() {
+            return Ok(());
+        }
+        let batches = std::mem::take(&mut self.seg_done);
+        let partials = self.plan.run_batches(batches)?;
+        for (k, p) in partials {
+            let (slot, cell) = Cell::unpack(k);
+            self.merge_cell(slot, cell, &p);
+        }
+        Ok(())
+    }
+
+    /// Merges one sensor-cell partial into every open window it belongs to; returns
+    /// the windows that were already closed (for recomputation).
+    pub(crate) fn merge_cell(&mut self, slot: u32, cell: Cell, p: &Partial) -> Vec<WindowId> {
+        let w = self.clock.watermark();
+        let lateness = self.cfg.lateness_ms();
+        let mut closed = Vec::new();
+        let Some(Some(st)) = self.sensors.get_mut(slot as usize) else {
+            return closed;
+        };
+        for &kind in cell.kind.windows() {
+            let id = WindowId {
+                kind,
+                start: cell.window_start(kind),
+            };
+            if id.end().saturating_add(lateness) <= w {
+                closed.push(id);
+                continue;
+            }
+            let win = match st.windows.iter().position(|x| x.id == id) {
+                Some(i) => &mut st.windows[i],
+                None => {
+                    st.windows.push(Win {
+                        id,
+                        part: Partial::default(),
+                        minutes: MinuteSet::new(kind),
+                        emitted: -1,
+                        dirty: false,
+                    });
+                    let r = WinRef { slot, id };
+                    self.emit_q.entry(id.end()).or_default().push(r);
+                    self.close_q
+                        .entry(id.end().saturating_add(lateness))
+                        .or_default()
+                        .push(r);
+                    st.windows.last_mut().expect("just pushed")
+                }
+            };
+            win.part.merge(p);
+            if p.cnt[0] > 0 {
+                let from = ((cell.start - id.start) / MINUTE_MS) as u32;
+                win.minutes.insert_range(from, cell.kind.window().minutes());
+            }
+            if win.emitted >= 0 && !win.dirty {
+                win.dirty = true;
+                self.dirty.push(WinRef { slot, id });
+            }
+        }
+        closed
+    }
+
+    /// The watermark advanced to `w`: aggregate, emit, close.
+    fn cut(&mut self, w: EpochMillis, out: &mut Stage1Output) -> Result<()> {
+        self.aggregate_segment()?;
+        if !self.late.is_empty() {
+            self.process_late(out)?;
+        }
+        self.emit_until(w, out);
+        self.push_city(CityInput::Watermark(w), out);
+        Ok(())
+    }
+
+    fn emit_until(&mut self, w: EpochMillis, out: &mut Stage1Output) {
+        while let Some(entry) = self.emit_q.first_entry() {
+            if *entry.key() > w {
+                break;
+            }
+            for r in entry.remove() {
+                self.emit(r, false, w, out);
+            }
+        }
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        for r in dirty {
+            self.emit(r, true, w, out);
+        }
+        while let Some(entry) = self.close_q.first_entry() {
+            if *entry.key() > w {
+                break;
+            }
+            for r in entry.remove() {
+                if let Some(Some(st)) = self.sensors.get_mut(r.slot as usize) {
+                    st.windows.retain(|x| x.id != r.id);
+                }
+            }
+        }
+        let lateness = self.cfg.lateness_ms();
+        for st in self.sensors.iter_mut().flatten() {
+            st.dedup
+                .retain(|&(ts, period)| Cell::of(ts, period).end().saturating_add(lateness) > w);
+        }
+    }
+
+    fn emit(&mut self, r: WinRef, revision: bool, w: EpochMillis, out: &mut Stage1Output) {
+        let Some(Some(st)) = self.sensors.get_mut(r.slot as usize) else {
+            return;
+        };
+        let Some(win) = st.windows.iter_mut().find(|x| x.id == r.id) else {
+            return;
+        };
+        if revision != (win.emitted >= 0) || (revision && !win.dirty) {
+            return;
+        }
+        win.emitted += 1;
+        win.dirty = false;
+        let rev = win.emitted;
+        let part = win.part.clone();
+        let minutes = win.minutes.count();
+        let fast = self.clock.is_fast(r.slot);
+        let row = sensor_row(st, r.id, &part, minutes, rev, w);
+        self.epoch.rows.push(row.clone());
+        out.rows.push(row);
+        if r.id.kind == WindowKind::M1 {
+            let m = MinuteUpdate {
+                sensor_id: Arc::clone(&st.id),
+                minute_start: r.id.start,
+                revision: rev,
+                excluded: fast,
+                values: part.minute_values(),
+            };
+            self.push_city(CityInput::Minute(m), out);
+        }
+    }
+
+    pub(crate) fn push_city(&mut self, input: CityInput, out: &mut Stage1Output) {
+        self.seq += 1;
+        out.city.push(Sequenced {
+            partition: self.partition,
+            seq: self.seq,
+            input,
+        });
+    }
+
+    /// End of input: every window is emitted and closed (replay).
+    pub fn flush(&mut self, out: &mut Stage1Output) -> Result<()> {
+        let end = self
+            .emit_q
+            .keys()
+            .chain(self.close_q.keys())
+            .copied()
+            .max()
+            .unwrap_or(NEVER)
+            .max(self.clock.watermark());
+        self.aggregate_segment()?;
+        if !self.late.is_empty() {
+            self.process_late(out)?;
+        }
+        if end > self.clock.watermark() {
+            self.clock.force(end);
+        }
+        let w = self.clock.watermark();
+        if w > NEVER {
+            self.emit_until(w, out);
+            self.push_city(CityInput::Watermark(w), out);
+        }
+        Ok(())
+    }
+
+    /// Takes what the epoch accumulated for the history.
+    pub fn take_epoch(&mut self) -> EpochData {
+        self.epoch.seal();
+        EpochData {
+            readings: std::mem::take(&mut self.epoch.readings),
+            rows: std::mem::take(&mut self.epoch.rows),
+            health: std::mem::take(&mut self.epoch.health),
+        }
+    }
+
+    /// Accepted readings held for the current epoch.
+    pub fn epoch_len(&self) -> usize {
+        self.epoch
+            .readings
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum::<usize>()
+            + self.epoch.hist.as_ref().map_or(0, ReadingBatchBuilder::len)
+    }
+}
+
+/// The aggregate row of a sensor window (pushes hourly means into the NowCast ring).
+pub(crate) fn sensor_row(
+    st: &mut SensorState,
+    id: WindowId,
+    part: &Partial,
+    minutes: u32,
+    revision: i32,
+    emitted_at: EpochMillis,
+) -> AggregateRow {
+    let stats = Stats::of(
+        part,
+        id.kind,
+        f64::from(minutes) / f64::from(id.kind.minutes()),
+    );
+    let mut nowcast = None;
+    if id.kind == WindowKind::H1
+        && let Some(mean) = stats.pm25_mean
+    {
+        let start_s = id.start.div_euclid(1000);
+        if st.nowcast.push(start_s, mean.max(0.0)) {
+            nowcast = st.nowcast.nowcast(Pollutant::Pm25, start_s).ok().flatten();
+        }
+    }
+    AggregateRow {
+        scope: Scope::Sensor,
+        key: Arc::clone(&st.id),
+        district: Arc::clone(&st.district),
+        window: id,
+        stats,
+        nowcast_pm25: nowcast,
+        revision,
+        emitted_at,
+    }
+}
+
+/// The values of `r` valid for aggregation, and its wind vector.
+pub(crate) fn valid_values(r: &Reading) -> ([Option<f64>; NS], Option<(f64, f64)>) {
+    let mut v = [None; NS];
+    for (i, m) in SCALARS.iter().enumerate() {
+        v[i] = r.valid(*m);
+    }
+    let wind = r.valid(Measure::WindDir).map(|dir| {
+        let speed = r.valid(Measure::WindSpeed).unwrap_or(1.0);
+        let rad = dir.to_radians();
+        (speed * rad.sin(), speed * rad.cos())
+    });
+    (v, wind)
+}
+
+/// Which cell kind's windows a cell feeds (exposed for the late path).
+pub(crate) fn cell_windows(cell: &Cell) -> impl Iterator<Item = WindowId> + '_ {
+    cell.kind.windows().iter().map(move |&kind| WindowId {
+        kind,
+        start: cell.window_start(kind),
+    })
+}
