@@ -51,6 +51,29 @@ pub enum WireFormat {
 pub struct Pace {
     /// Simulated seconds per real second; 0 or less: as fast as possible.
     pub speed: f64,
+    /// Follow the wall clock instead: each reading is released at its arrival time
+    /// (event time plus transport delay) on the system clock, readings already due go
+    /// out at once. A run that starts in the past catches up, then goes live (`speed`
+    /// is ignored). This is how `aqstream run --demo` feeds a live city.
+    pub wall_clock: bool,
+}
+
+impl Pace {
+    /// Simulated seconds per real second (0: as fast as possible).
+    pub fn speed(speed: f64) -> Pace {
+        Pace {
+            speed,
+            wall_clock: false,
+        }
+    }
+
+    /// Released at the arrival times on the system clock.
+    pub fn wall_clock() -> Pace {
+        Pace {
+            speed: 0.0,
+            wall_clock: true,
+        }
+    }
 }
 
 /// What a publisher sent.
@@ -121,7 +144,17 @@ impl Feeder {
         if self.heap.is_empty() {
             self.slots.clear();
         }
-        if self.pace.speed > 0.0 {
+        if self.pace.wall_clock {
+            let wait_ms = t - wall_ms();
+            if wait_ms > 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
+                    _ = shutdown.cancelled() => return None,
+                }
+            } else if shutdown.is_triggered() {
+                return None;
+            }
+        } else if self.pace.speed > 0.0 {
             let (sim0, real0) = *self.t0.get_or_insert((t, Instant::now()));
             let due =
                 real0 + Duration::from_secs_f64(((t - sim0) as f64 / 1000.0) / self.pace.speed);
@@ -134,6 +167,13 @@ impl Feeder {
         }
         Some(a)
     }
+}
+
+/// The system clock, epoch milliseconds.
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Publishes the run to an MQTT broker until it ends or `shutdown`; waits for the

@@ -271,10 +271,34 @@ pub fn preset(name: &str, seed: u64) -> Result<Scenario, SimError> {
             };
             sequential(&mut sc, &mut rng, 5, 55.0, (25.0, 35.0), 22.0, &all, false);
         }
+        "demo" => {
+            // A day of a live city: the wind veers through the day, an episode of a
+            // rotating kind roughly every 45 minutes, a few misbehaving sensors.
+            sc.duration_min = DEMO_DURATION_MIN;
+            sc.wind.keys = (0..=8)
+                .map(|k| WindKey {
+                    at_min: f64::from(k) * 180.0,
+                    from_deg: (dir0 + 50.0 * (f64::from(k) * 1.3).sin()).rem_euclid(360.0),
+                    speed_ms: rng.range(1.5, 4.0),
+                })
+                .collect();
+            sc.wind.gust_deg = 10.0;
+            sc.wind.wander_deg = 10.0;
+            sc.faults = FaultMix {
+                stuck: 1,
+                sentinel: 1,
+                fast_clock: 1,
+                ..FaultMix::default()
+            };
+            sequential(&mut sc, &mut rng, 40, 15.0, (25.0, 40.0), 12.0, &all, false);
+        }
         other => return Err(SimError::UnknownPreset(other.to_string())),
     }
     Ok(sc)
 }
+
+/// Length of the `demo` preset (`aqstream run --demo`), minutes.
+pub const DEMO_DURATION_MIN: u32 = 24 * 60;
 
 #[cfg(test)]
 mod tests {
@@ -290,6 +314,20 @@ mod tests {
         }
         assert_ne!(preset("steady", 1).unwrap(), preset("steady", 2).unwrap());
         assert!(matches!(preset("nope", 1), Err(SimError::UnknownPreset(_))));
+        let demo = preset("demo", 1).unwrap();
+        let last_end = demo
+            .sources
+            .iter()
+            .map(|s| s.start_min + s.duration_min)
+            .fold(0.0, f64::max);
+        assert!(
+            last_end >= f64::from(DEMO_DURATION_MIN),
+            "episodes all day: {last_end}"
+        );
+        assert!(
+            !PRESETS.contains(&"demo"),
+            "the demo is not a benchmark scenario"
+        );
         let two = preset("two-sources", 9).unwrap();
         assert_eq!(two.sources.len(), 6);
         assert_eq!(two.sources[0].start_min, two.sources[1].start_min);

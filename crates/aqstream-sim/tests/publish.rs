@@ -119,7 +119,7 @@ async fn publish_and_collect(format: WireFormat) -> (u64, Vec<(String, Vec<u8>)>
         small_run(),
         &format!("mqtt://127.0.0.1:{port}"),
         format,
-        Pace { speed: 0.0 },
+        Pace::speed(0.0),
         Shutdown::new(),
     )
     .await
@@ -166,7 +166,7 @@ async fn sends_hj212_frames_over_tcp() {
         buf
     });
     // Paced at 600× real time: three simulated minutes take well under a second.
-    let stats = send_hj212_tcp(small_run(), &addr, Pace { speed: 600.0 }, Shutdown::new())
+    let stats = send_hj212_tcp(small_run(), &addr, Pace::speed(600.0), Shutdown::new())
         .await
         .unwrap();
     let buf = recv.await.unwrap();

@@ -229,8 +229,12 @@ impl Connection {
                         ),
                     );
                     let mut p = crate::ingest::Processed::default();
-                    p.outputs
-                        .push(self.ctx.pipeline.dead_letter(&buf, &e, &origin));
+                    let mut out = self.ctx.pipeline.dead_letter(&buf, &e, &origin);
+                    // only the first bytes were read: say how long the line was
+                    out.headers.retain(|(k, _)| *k != "original_size");
+                    out.headers
+                        .push(("original_size", len.to_string().into_bytes()));
+                    p.outputs.push(out);
                     (p, None)
                 }
                 _ => {

@@ -102,7 +102,7 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         let shutdown = Shutdown::new();
         shutdown.trigger_on_signals();
-        let pace = Pace { speed: a.speed };
+        let pace = Pace::speed(a.speed);
         if let Some(url) = &a.mqtt {
             let wire = match a.format {
                 Format::Json => WireFormat::Json,
