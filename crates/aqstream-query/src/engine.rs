@@ -365,7 +365,7 @@ impl QueryEngine {
         }
         let mut relations = Vec::new();
         for (i, name) in user_tables.iter().enumerate() {
-            if let Some(t) = ctx.table_provider(name.as_str()).await.ok() {
+            if let Ok(t) = ctx.table_provider(name.as_str()).await {
                 relations.push(Relation::new(
                     pgcompat::catalog::FIRST_TABLE_OID + i as u32,
                     "public",

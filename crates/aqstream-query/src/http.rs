@@ -92,7 +92,7 @@ pub fn negotiate(query: Option<&str>, accept: Option<&str>) -> Result<OutputForm
     Err(format!("cannot produce any of `{accept}`"))
 }
 
-fn principal(users: &UserDb, headers: &HeaderMap) -> Result<Principal, Response> {
+fn principal(users: &UserDb, headers: &HeaderMap) -> Result<Principal, Box<Response>> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -108,10 +108,10 @@ fn principal(users: &UserDb, headers: &HeaderMap) -> Result<Principal, Response>
             let (user, pw) = pair.split_once(':').unwrap_or((pair.as_str(), ""));
             users
                 .authenticate(user, pw)
-                .ok_or_else(|| unauthorized("wrong user or password"))
+                .ok_or_else(|| Box::new(unauthorized("wrong user or password")))
         }
         None if users.is_builtin() => Ok(Principal::local()),
-        None => Err(unauthorized("authentication required")),
+        None => Err(Box::new(unauthorized("authentication required"))),
     }
 }
 
@@ -132,7 +132,7 @@ async fn sql_handler(
 ) -> Response {
     let who = match principal(&app.users, &headers) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let format = match negotiate(
         params.get("format").map(String::as_str),

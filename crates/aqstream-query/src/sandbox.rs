@@ -72,17 +72,26 @@ fn refused(msg: impl Into<String>) -> QueryError {
 /// The first keywords of a statement, for messages (`CREATE TABLE`, `INSERT`, …).
 fn verb(stmt: &Statement) -> String {
     let text = stmt.to_string();
-    let words: Vec<&str> = text.split_whitespace().take(4).collect();
+    const MODIFIERS: &[&str] = &[
+        "OR",
+        "REPLACE",
+        "TEMPORARY",
+        "TEMP",
+        "UNIQUE",
+        "EXTERNAL",
+        "MATERIALIZED",
+        "UNLOGGED",
+    ];
+    let words: Vec<&str> = text.split_whitespace().take(6).collect();
     let n = match words.first().map(|w| w.to_ascii_uppercase()).as_deref() {
         Some("CREATE" | "DROP" | "ALTER") => {
-            if words.get(1).is_some_and(|w| {
-                ["OR", "TEMPORARY", "TEMP", "UNIQUE", "EXTERNAL"]
-                    .contains(&w.to_ascii_uppercase().as_str())
-            }) {
-                3
-            } else {
-                2
-            }
+            // the verb, its modifiers (`OR REPLACE`, `TEMPORARY`, …), then the object kind
+            let modifiers = 1 + words
+                .iter()
+                .skip(1)
+                .take_while(|w| MODIFIERS.contains(&w.to_ascii_uppercase().as_str()))
+                .count();
+            modifiers + 1
         }
         _ => 1,
     };
@@ -102,12 +111,18 @@ pub fn classify(stmt: DfStatement) -> Result<Action, QueryError> {
         )),
         DfStatement::CopyTo(_) => Err(refused("COPY is not allowed: no file access from SQL")),
         DfStatement::Reset(_) => Ok(Action::Command("RESET")),
-        DfStatement::Explain(e) => match classify(*e.statement.clone())? {
-            Action::Query(_) => Ok(Action::Query(DfStatement::Explain(e))),
+        DfStatement::Explain(e) => match classify(*e.statement.clone()) {
+            Ok(Action::Query(_)) => Ok(Action::Query(DfStatement::Explain(e))),
+            Err(err) if is_query(&e.statement) => Err(err),
             _ => Err(refused("EXPLAIN is allowed for queries only")),
         },
         DfStatement::Statement(s) => classify_sql(*s),
     }
+}
+
+/// Is the statement a query (whose own refusal explains an `EXPLAIN` of it best)?
+fn is_query(stmt: &DfStatement) -> bool {
+    matches!(stmt, DfStatement::Statement(s) if matches!(s.as_ref(), Statement::Query(_)))
 }
 
 fn classify_sql(stmt: Statement) -> Result<Action, QueryError> {
@@ -116,11 +131,12 @@ fn classify_sql(stmt: Statement) -> Result<Action, QueryError> {
             check_no_file_access(&stmt)?;
             Ok(Action::Query(DfStatement::Statement(Box::new(stmt))))
         }
-        Statement::Explain { statement, .. } => match classify_sql(*statement.clone())? {
-            Action::Query(_) => {
+        Statement::Explain { statement, .. } => match classify_sql(*statement.clone()) {
+            Ok(Action::Query(_)) => {
                 check_no_file_access(&stmt)?;
                 Ok(Action::Query(DfStatement::Statement(Box::new(stmt))))
             }
+            Err(err) if matches!(statement.as_ref(), Statement::Query(_)) => Err(err),
             _ => Err(refused("EXPLAIN is allowed for queries only")),
         },
         Statement::Set(set) => classify_set(set),

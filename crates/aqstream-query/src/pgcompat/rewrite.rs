@@ -9,7 +9,9 @@
 //! * `current_user`, `session_user` → the connected user; `current_catalog` → database;
 //! * a non-aggregated scalar subquery over catalogue tables (at most one row in
 //!   PostgreSQL, or an error there) → the same subquery with `max(…)` around its one
-//!   column, which DataFusion can decorrelate.
+//!   column, which DataFusion can decorrelate; one whose answer is known to be NULL in
+//!   this catalogue (no column defaults, no column collations apart from the type's) →
+//!   `NULL`.
 
 use super::catalog::table_names;
 use datafusion::sql::sqlparser::ast::{
@@ -168,6 +170,61 @@ fn reads_only_catalog(q: &Query) -> bool {
     any
 }
 
+/// A scalar subquery over the catalogue whose answer is NULL in this catalogue: it reads
+/// an always-empty table (`pg_attrdef`: no column has a default), or it looks for a
+/// column whose collation differs from its type's (never here). psql's `\d` asks both,
+/// correlated in ways DataFusion cannot decorrelate.
+fn known_null_subquery(q: &Query) -> bool {
+    if !reads_only_catalog(q) {
+        return false;
+    }
+    if set_expr_is_empty(&q.body) {
+        return true;
+    }
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        return false;
+    };
+    let mut conjuncts = Vec::new();
+    if let Some(w) = &s.selection {
+        split_and(w, &mut conjuncts);
+    }
+    conjuncts.iter().any(|c| match c {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::NotEq,
+            right,
+        } => {
+            let mut cols = [column_name(left), column_name(right)];
+            cols.sort();
+            cols == [Some("attcollation".into()), Some("typcollation".into())]
+        }
+        _ => false,
+    })
+}
+
+fn split_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            split_and(left, out);
+            split_and(right, out);
+        }
+        Expr::Nested(inner) => split_and(inner, out),
+        other => out.push(other),
+    }
+}
+
+fn column_name(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Identifier(i) => Some(i.value.to_ascii_lowercase()),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
 fn wrap_single_row_subquery(q: &mut Query) {
     if q.limit_clause.is_some() || !reads_only_catalog(q) {
         return;
@@ -265,7 +322,13 @@ fn rewrite_expr(e: &mut Expr, ctx: &RewriteContext<'_>) {
                 *data_type = t;
             }
         }
-        Expr::Subquery(q) => wrap_single_row_subquery(q),
+        Expr::Subquery(q) => {
+            if known_null_subquery(q) {
+                *e = Expr::value(Value::Null);
+            } else {
+                wrap_single_row_subquery(q);
+            }
+        }
         _ => {}
     }
 }
@@ -387,21 +450,34 @@ mod tests {
             rw(
                 "SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname OPERATOR(pg_catalog.~) '^(readings)$' COLLATE pg_catalog.default AND pg_catalog.pg_table_is_visible(c.oid)"
             ),
-            "SELECT c.oid FROM pg_catalog.pg_class AS c WHERE c.relname ~ '^(readings)$' AND pg_table_is_visible(c.oid)"
+            "SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname ~ '^(readings)$' AND pg_table_is_visible(c.oid)"
         );
         assert_eq!(
             rw(
                 "SELECT c.oid::pg_catalog.regclass, 'pg_namespace'::regclass, x::pg_catalog.text FROM pg_class c, readings"
             ),
-            "SELECT aq_regclass_name(c.oid), aq_regclass_oid('pg_namespace'), CAST(x AS TEXT) FROM pg_catalog.pg_class AS c, readings"
+            "SELECT aq_regclass_name(c.oid), aq_regclass_oid('pg_namespace'), x::TEXT FROM pg_catalog.pg_class c, readings"
         );
         assert_eq!(
             rw("SELECT current_user, session_user"),
             "SELECT 'ana', 'ana'"
         );
         assert!(
-            rw("SELECT (SELECT d.adbin FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid) FROM pg_catalog.pg_attribute a")
-                .contains("(SELECT max(d.adbin) FROM")
+            rw("SELECT (SELECT t.typname FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid) FROM pg_catalog.pg_attribute a")
+                .contains("(SELECT max(t.typname) FROM")
+        );
+        // known answers: no column defaults, no collation apart from the type's
+        assert_eq!(
+            rw(
+                "SELECT (SELECT d.adbin FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid AND a.atthasdef) FROM pg_catalog.pg_attribute a"
+            ),
+            "SELECT NULL FROM pg_catalog.pg_attribute a"
+        );
+        assert_eq!(
+            rw(
+                "SELECT (SELECT c.collname FROM pg_catalog.pg_collation c, pg_catalog.pg_type t WHERE c.oid = a.attcollation AND t.oid = a.atttypid AND a.attcollation <> t.typcollation) AS attcollation FROM pg_catalog.pg_attribute a"
+            ),
+            "SELECT NULL AS attcollation FROM pg_catalog.pg_attribute a"
         );
     }
 

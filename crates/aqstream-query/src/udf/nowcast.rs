@@ -169,10 +169,11 @@ impl Accumulator for NowCastAcc {
         let mut hourly = [None; aqi::nowcast::HOURS];
         for &(h, v) in &self.rows {
             let back = latest - h;
-            if back % HOUR_MS == 0 && (back / HOUR_MS) < aqi::nowcast::HOURS as i64 {
-                if let Some(v) = v {
-                    hourly[(back / HOUR_MS) as usize] = Some(v);
-                }
+            if back % HOUR_MS == 0
+                && (back / HOUR_MS) < aqi::nowcast::HOURS as i64
+                && let Some(v) = v
+            {
+                hourly[(back / HOUR_MS) as usize] = Some(v);
             }
         }
         match aqi::nowcast::nowcast(p, &hourly) {
