@@ -26,6 +26,8 @@ pub struct MinuteUpdate {
 }
 
 /// One message from stage 1 to stage 2.
+// Nearly every message is a minute; boxing it would add an allocation to each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum CityInput {
     /// A closed or corrected sensor-minute.

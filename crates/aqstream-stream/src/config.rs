@@ -42,6 +42,9 @@ pub struct StreamConfig {
     pub group: String,
     /// Consumer group of stage 2 on `aq.internal.sensor-minutes.v1`.
     pub stage2_group: String,
+    /// Event time the detector's input journal covers, for checkpoints of stage 2
+    /// (a restored detector is rebuilt from it). Minutes; 0 turns the journal off.
+    pub detector_memory_min: u32,
     /// Sensor quality assurance.
     pub qa: QaConfig,
 }
@@ -62,6 +65,7 @@ impl Default for StreamConfig {
             replay_epoch_readings: 500_000,
             group: "aqstream-worker".into(),
             stage2_group: "aqstream-stage2".into(),
+            detector_memory_min: 240,
             qa: QaConfig::default(),
         }
     }
@@ -163,7 +167,7 @@ impl QaConfig {
         if self.drift_baseline_h > 24 * 7 {
             return Err("stream.qa.drift_baseline_h must be at most a week".into());
         }
-        if !(self.drift_radius_m > 0.0) {
+        if self.drift_radius_m.is_nan() || self.drift_radius_m <= 0.0 {
             return Err("stream.qa.drift_radius_m must be positive".into());
         }
         Ok(())

@@ -271,8 +271,10 @@ mod tests {
 
     #[test]
     fn json_and_batch_agree_on_fields() {
-        let mut p = Partial::default();
-        p.n = 1;
+        let mut p = Partial {
+            n: 1,
+            ..Partial::default()
+        };
         p.sum[0] = 12.5;
         p.cnt[0] = 1;
         p.pm_min = 12.5;

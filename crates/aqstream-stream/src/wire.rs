@@ -23,6 +23,8 @@ use std::sync::Arc;
 pub const TOPIC: &str = "aq.internal.sensor-minutes.v1";
 
 /// A message on the internal topic.
+// Nearly every message is an input; boxing it would add an allocation to each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Wire {
     /// A sequenced message of stage 1.

@@ -2,7 +2,10 @@
 //! turns the city's minutes into alerts as the watermark advances.
 //!
 //! The detector itself (episode detection, source localization) lives in its own
-//! crate; [`detector`] is the one place that chooses it.
+//! crate (`aqstream-locate`); [`detector`] is the one place that chooses it, and
+//! [`locate::LocateDetector`] adapts it to this hook, including checkpoints (see there).
+
+pub mod locate;
 
 use crate::partial::MinuteValues;
 use aqstream_core::Measure;
@@ -89,7 +92,12 @@ impl Detect for NoDetector {
     }
 }
 
-/// The detector of the pipeline.
-pub fn detector(_registry: &SensorRegistry) -> Box<dyn Detect> {
-    Box::new(NoDetector)
+/// The detector of the pipeline: `aqstream-locate`'s, with its default configuration,
+/// remembering `cfg.detector_memory_min` minutes of input for checkpoints.
+pub fn detector(registry: &SensorRegistry, cfg: &crate::StreamConfig) -> Box<dyn Detect> {
+    Box::new(locate::LocateDetector::new(
+        Arc::new(registry.clone()),
+        aqstream_locate::DetectorConfig::default(),
+        i64::from(cfg.detector_memory_min) * aqstream_core::time::MINUTE_MS,
+    ))
 }

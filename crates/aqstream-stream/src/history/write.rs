@@ -21,7 +21,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write as _;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -279,18 +279,6 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temporary file, fsync, rename, fsync dir).
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| StreamError::io(dir, e))?;
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp).map_err(|e| StreamError::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| StreamError::io(&tmp, e))?;
-    f.sync_all().map_err(|e| StreamError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| StreamError::io(path, e))?;
-    sync_dir(dir)
-}
-
 /// Schema of stage 2's ledger of final sensor-minutes.
 pub fn ledger_schema() -> SchemaRef {
     static S: OnceLock<SchemaRef> = OnceLock::new();
@@ -326,8 +314,8 @@ pub fn ledger_batch(entries: &[LedgerEntry]) -> Result<RecordBatch> {
         minute.append_value(e.minute_start);
         excluded.append_value(e.excluded);
         version.append_value(e.version);
-        for i in 0..NS {
-            v[i].append_option(e.values.mean[i]);
+        for (b, x) in v.iter_mut().zip(e.values.mean.iter().take(NS)) {
+            b.append_option(*x);
         }
         v[NS].append_option(e.values.wx);
         v[NS + 1].append_option(e.values.wy);

@@ -55,7 +55,7 @@ pub(crate) fn load_city(
     store: &CheckpointStore,
     partitions: usize,
 ) -> Result<(CityOperator, u64)> {
-    let det = crate::detect::detector(&shared.registry);
+    let det = crate::detect::detector(&shared.registry, &shared.cfg);
     match store.latest()? {
         Some(ck) => {
             recover(
