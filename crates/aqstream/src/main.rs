@@ -32,6 +32,12 @@ enum Command {
     /// Quality benchmarks (`bench localize`: detection and source localization).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
+    /// The stream worker: consumer group on `aq.readings.v1`, event-time aggregates,
+    /// sensor QA, detection, Parquet history, checkpoints.
+    Worker(cmd::worker::WorkerArgs),
+    /// The stream operators offline over a file of readings in arrival order, event
+    /// time only, deterministic; alerts as JSON lines.
+    Replay(cmd::replay::ReplayArgs),
     /// Serve SQL over HTTP (`POST /sql`, `/metrics`) and the PostgreSQL wire protocol.
     Serve(cmd::serve::ServeArgs),
     /// History maintenance: compaction of small files.
@@ -49,6 +55,8 @@ fn main() -> ExitCode {
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Worker(a) => cmd::worker::run(a),
+        Command::Replay(a) => cmd::replay::run(a),
         Command::History(c) => cmd::history::run(c),
     };
     match result {

@@ -13,6 +13,9 @@ pub enum BenchCommand {
     /// Detection and source localization over simulated scenarios, next to the naive
     /// highest-sensor estimate.
     Localize(LocalizeArgs),
+    /// Throughput of the stream operator chain over generated readings, next to DuckDB
+    /// computing the same 1-minute and 1-hour aggregates.
+    Replay(super::replaybench::ReplayBenchArgs),
 }
 
 /// Arguments of `aqstream bench localize`.
@@ -51,5 +54,6 @@ pub fn run(c: BenchCommand) -> anyhow::Result<ExitCode> {
             std::io::stdout().write_all(table.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
+        BenchCommand::Replay(a) => super::replaybench::run(a),
     }
 }

@@ -4,10 +4,13 @@ pub mod bench;
 pub mod history;
 pub mod hj212;
 pub mod ingest;
+pub mod replay;
+pub mod replaybench;
 pub mod serve;
 pub mod simulate;
 pub mod sql;
 pub mod sqlconf;
+pub mod worker;
 
 use std::io::Read;
 use std::path::Path;
