@@ -4,6 +4,7 @@
 //! without spilling, row limit, timeout), on the engine's executor runtime.
 
 use crate::auth::Principal;
+use crate::cancel::{CancelFlag, CancelOnDrop, cancellable};
 use crate::config::{EngineTuning, LimitsConfig};
 use crate::metrics::QueryMetrics;
 use crate::pgcompat::{self, PgCatalog, Relation, RewriteContext};
@@ -22,6 +23,7 @@ use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
+
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
@@ -442,7 +444,11 @@ impl QueryEngine {
 
     /// Parses SQL text (PostgreSQL dialect) into statements.
     pub fn parse(&self, sql: &str) -> Result<Vec<DfStatement>, QueryError> {
-        Ok(DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})?.into())
+        match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
+            Ok(stmts) => Ok(stmts.into()),
+            // a write or COPY the parser does not know is still refused as such
+            Err(e) => Err(sandbox::refuse_unparsed(sql).unwrap_or_else(|| e.into())),
+        }
     }
 
     /// Runs exactly one statement.
@@ -597,11 +603,15 @@ impl QueryEngine {
     /// Plans physically and executes `plan` under the limits, on the executor.
     async fn collect(&self, plan: LogicalPlan) -> Result<QueryOutput, QueryError> {
         let limits = self.limits;
+        let flag = CancelFlag::default();
+        // stops the operators when this future is dropped or times out
+        let _cancel_on_drop = CancelOnDrop(flag.clone());
         let state = self.ctx.state();
         let runtime = self.query_runtime();
+        let run_flag = flag.clone();
         let fut = async move {
             let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-            let physical = state.create_physical_plan(&plan).await?;
+            let physical = cancellable(state.create_physical_plan(&plan).await?, &run_flag)?;
             let task = Arc::new(TaskContext::from(&state).with_runtime(runtime));
             let mut stream = execute_stream(physical, task)?;
             let mut batches = Vec::new();
@@ -627,6 +637,7 @@ impl QueryEngine {
             Ok(Ok(r)) => r,
             Ok(Err(join)) => Err(QueryError::Internal(join.to_string())),
             Err(_) => {
+                flag.cancel();
                 handle.abort();
                 Err(QueryError::Timeout(timeout))
             }

@@ -8,11 +8,13 @@
 //! * [`pg`] — the PostgreSQL wire protocol (SCRAM-SHA-256, optional TLS);
 //! * [`http`] — `POST /sql` returning JSON, CSV or Arrow IPC;
 //! * [`format`] — result formats shared by the CLI and HTTP;
+//! * [`cancel`] — stopping a running query at its timeout;
 //! * [`auth`] — users, SCRAM verifiers, per-user table access; [`config`] — `[sql]`.
 //!
 //! The query crate never writes to the history (`aqstream-history` does).
 
 pub mod auth;
+pub mod cancel;
 pub mod config;
 pub mod engine;
 pub mod format;

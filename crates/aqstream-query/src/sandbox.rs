@@ -103,6 +103,38 @@ fn verb(stmt: &Statement) -> String {
         .join(" ")
 }
 
+/// The refusal of a statement that did not parse but begins like a write, `COPY` or
+/// another command that never runs here (`COPY … TO STDOUT`, PostgreSQL-only DDL): the
+/// reason is more useful than the parser's complaint.
+pub fn refuse_unparsed(sql: &str) -> Option<QueryError> {
+    let mut rest = sql.trim_start();
+    // skip leading comments
+    loop {
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else {
+            break;
+        }
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    match word.as_str() {
+        "COPY" => Some(refused("COPY is not allowed: no file access from SQL")),
+        "CREATE" | "DROP" | "ALTER" | "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "TRUNCATE"
+        | "GRANT" | "REVOKE" | "VACUUM" | "ANALYZE" | "CLUSTER" | "REINDEX" | "CALL" | "DO"
+        | "LOAD" | "INSTALL" | "ATTACH" | "DETACH" | "IMPORT" | "EXPORT" | "LOCK" | "COMMENT"
+        | "REFRESH" | "LISTEN" | "NOTIFY" => Some(refused(format!(
+            "read-only: {word} is not allowed (only queries run here)"
+        ))),
+        _ => None,
+    }
+}
+
 /// Sorts a parsed statement into run / acknowledge / refuse.
 pub fn classify(stmt: DfStatement) -> Result<Action, QueryError> {
     match stmt {
@@ -342,6 +374,13 @@ mod tests {
         );
         assert!(err("EXPLAIN DROP TABLE readings").contains("EXPLAIN is allowed for queries only"));
         assert!(err("SELECT * INTO t2 FROM readings").contains("SELECT INTO"));
+        let unparsed = |sql: &str| refuse_unparsed(sql).map(|e| e.to_string());
+        assert_eq!(
+            unparsed("/* x */ copy (SELECT 1) TO STDOUT").as_deref(),
+            Some("COPY is not allowed: no file access from SQL")
+        );
+        assert!(unparsed("VACUUM FULL readings").is_some_and(|m| m.contains("read-only: VACUUM")));
+        assert!(unparsed("SELEC 1").is_none());
     }
 
     #[test]
