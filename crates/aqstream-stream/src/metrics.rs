@@ -3,15 +3,21 @@
 use crate::health::HealthEvent;
 use crate::rows::{AggregateRow, Scope};
 use crate::window::WindowKind;
+use aqstream_core::alert::Alert;
 use aqstream_core::aqi::Pollutant;
 use aqstream_core::aqi::us;
-use aqstream_core::time::EpochMillis;
+use aqstream_core::time::{EpochMillis, HOUR_MS};
+use aqstream_locate::metrics::AlertGauges;
 use aqstream_runtime::MetricsRegistry;
 use prometheus::{
     Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
 };
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Instant;
+
+/// How long a resolved alert's series stay on `/metrics` (event time).
+pub const RESOLVED_ALERT_RETENTION_MS: EpochMillis = 6 * HOUR_MS;
 
 /// The metrics of stage 1 and stage 2 (register once per process).
 pub struct StreamMetrics {
@@ -43,6 +49,11 @@ pub struct StreamMetrics {
     pub partitions: IntGauge,
     /// `aq_worker_stage2_active`: 1 while this worker runs stage 2.
     pub stage2_active: IntGauge,
+    /// `aq_alert_active{alert_id,pollutant,district,source_type}`, the source
+    /// position, confidence and peak gauges of every alert, and
+    /// `aq_reading_to_alert_seconds` (from the worker receiving the readings that
+    /// closed the window to the alert leaving it).
+    alerts: Mutex<AlertGauges>,
     latest: Mutex<HashMap<(String, u8), EpochMillis>>,
 }
 
@@ -132,6 +143,7 @@ impl StreamMetrics {
                 )
                 .expect("valid metric"),
             ),
+            alerts: Mutex::new(AlertGauges::register(reg, RESOLVED_ALERT_RETENTION_MS)),
             latest: Mutex::new(HashMap::new()),
         }
     }
@@ -203,6 +215,27 @@ impl StreamMetrics {
             self.health
                 .with_label_values(&[&*e.sensor_id, e.problem.as_str()])
                 .set(if e.raised { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// Applies alert transitions to the alert gauges; `received` is when the worker
+    /// received the readings whose window closing produced them (for
+    /// `aq_reading_to_alert_seconds`), `watermark` expires old resolved alerts.
+    pub fn observe_alerts(
+        &self,
+        alerts: &[Alert],
+        watermark: Option<EpochMillis>,
+        received: Option<Instant>,
+    ) {
+        let mut g = self.alerts.lock().unwrap_or_else(|e| e.into_inner());
+        for a in alerts {
+            g.apply(a);
+        }
+        if let (Some(at), false) = (received, alerts.is_empty()) {
+            g.observe_latency(at.elapsed().as_secs_f64());
+        }
+        if let Some(wm) = watermark {
+            g.expire(wm);
         }
     }
 

@@ -152,14 +152,11 @@ fn expand_grafana_sql(
     s = s
         .replace("$__timeFrom()", &format!("'{f}'"))
         .replace("$__timeTo()", &format!("'{t}'"));
-    loop {
-        let Some((start, name)) = ["$__timeGroupAlias(", "$__timeGroup(", "$__timeFilter("]
-            .iter()
-            .filter_map(|m| s.find(m).map(|i| (i, *m)))
-            .min()
-        else {
-            break;
-        };
+    while let Some((start, name)) = ["$__timeGroupAlias(", "$__timeGroup(", "$__timeFilter("]
+        .iter()
+        .filter_map(|m| s.find(m).map(|i| (i, *m)))
+        .min()
+    {
         let open = start + name.len();
         let close = open + s[open..].find(')').expect("macro without `)`");
         let args: Vec<String> = s[open..close]

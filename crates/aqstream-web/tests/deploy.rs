@@ -329,6 +329,7 @@ fn the_compose_stack_is_consistent() {
     for f in std::fs::read_dir(repo_root().join("dashboards"))
         .unwrap()
         .flatten()
+        .filter(|f| f.path().extension().is_some_and(|e| e == "json"))
     {
         let text = std::fs::read_to_string(f.path()).unwrap();
         let d: Value = serde_json::from_str(&text).unwrap();

@@ -37,6 +37,7 @@ pub async fn run_stage2(
             _ = shutdown.cancelled() => break,
             r = source.poll(cfg.poll_max_records, Duration::from_millis(cfg.poll_timeout_ms)) => r,
         };
+        let polled_at = Instant::now();
         let records = match polled {
             Ok(r) => {
                 backoff = Duration::from_millis(100);
@@ -108,6 +109,9 @@ pub async fn run_stage2(
             h.op = Some(op);
             shared.metrics.observe_rows(&out.rows);
             shared.metrics.observe_health(&out.health);
+            shared
+                .metrics
+                .observe_alerts(&out.alerts, out.watermark, Some(polled_at.into_std()));
             shared.publish(&out.rows, &out.alerts).await?;
         }
         if last_checkpoint.elapsed() >= every {

@@ -30,7 +30,7 @@ mod city;
 mod partitions;
 
 pub use city::run_stage2;
-pub use partitions::run_stage1;
+pub use partitions::{InProcessCity, run_stage1};
 
 use crate::StreamConfig;
 use crate::archive::Archive;

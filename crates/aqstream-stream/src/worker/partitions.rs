@@ -277,7 +277,7 @@ pub async fn run_stage1(
         if let Some(c) = city.as_mut() {
             c.op = city_back;
         }
-        emit(&shared, &out1, &out2, city.is_none(), partitions).await?;
+        emit(&shared, &out1, &out2, city.is_none(), partitions, now).await?;
         // Idle partitions stop holding the stream's watermark back.
         let mut idle_changes = Vec::new();
         for (p, o) in owned.iter_mut() {
@@ -315,8 +315,10 @@ async fn emit(
     out2: &CityOutput,
     to_topic: bool,
     partitions: i32,
+    polled_at: Instant,
 ) -> Result<()> {
     let m = &shared.metrics;
+    m.observe_alerts(&out2.alerts, out2.watermark, Some(polled_at.into_std()));
     m.readings.inc_by(out1.accepted);
     m.late.inc_by(out1.late);
     m.duplicates.inc_by(out1.duplicates);
