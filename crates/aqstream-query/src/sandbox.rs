@@ -249,7 +249,8 @@ impl Visitor for FileAccess {
                 ..
             } => {
                 let n = object_name_text(name).to_ascii_lowercase();
-                if !SAFE_TABLE_FUNCTIONS.contains(&n.as_str()) {
+                let bare = n.strip_prefix("pg_catalog.").unwrap_or(&n);
+                if !SAFE_TABLE_FUNCTIONS.contains(&bare) {
                     return ControlFlow::Break(format!(
                         "table function `{n}` is not available: no file or URL access from SQL"
                     ));
@@ -394,6 +395,10 @@ mod tests {
         assert!(err("SELECT (SELECT count(*) FROM read_csv('/etc/passwd'))").contains("read_csv"));
         assert!(matches!(
             run("SELECT * FROM generate_series(1, 3)"),
+            Ok(Action::Query(_))
+        ));
+        assert!(matches!(
+            run("SELECT * FROM pg_catalog.generate_series(1, 3)"),
             Ok(Action::Query(_))
         ));
     }

@@ -262,6 +262,13 @@ pub fn rewrite(stmt: &mut Statement, ctx: &RewriteContext<'_>) {
             name.0
                 .insert(0, ObjectNamePart::Identifier(Ident::new("pg_catalog")));
         }
+        // `pg_catalog.generate_series(…)` in FROM → `generate_series(…)`
+        if name.0.len() == 2
+            && first_ident(name).as_deref() == Some("pg_catalog")
+            && last_ident(name).is_some_and(|n| matches!(n.as_str(), "generate_series" | "unnest"))
+        {
+            name.0.remove(0);
+        }
         ControlFlow::<()>::Continue(())
     });
     let _ = visit_expressions_mut(stmt, |e: &mut Expr| {
@@ -457,6 +464,10 @@ mod tests {
                 "SELECT c.oid::pg_catalog.regclass, 'pg_namespace'::regclass, x::pg_catalog.text FROM pg_class c, readings"
             ),
             "SELECT aq_regclass_name(c.oid), aq_regclass_oid('pg_namespace'), x::TEXT FROM pg_catalog.pg_class c, readings"
+        );
+        assert_eq!(
+            rw("SELECT s.i FROM pg_catalog.generate_series(1, 3) AS s(i)"),
+            "SELECT s.i FROM generate_series(1, 3) AS s (i)"
         );
         assert_eq!(
             rw("SELECT current_user, session_user"),
