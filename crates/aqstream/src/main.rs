@@ -18,6 +18,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Everything on one machine with embedded defaults: MQTT broker, HJ 212 listener,
+    /// durable log, worker, detection, metrics, SQL and the web pages (`--demo` adds
+    /// simulated field terminals).
+    Run(cmd::run::RunArgs),
     /// HJ 212-2017 tools: decode and encode frames.
     #[command(subcommand)]
     Hj212(cmd::hj212::Hj212Command),
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
     cmd::init_tracing();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(a) => cmd::run::run(a),
         Command::Hj212(c) => cmd::hj212::run(c),
         Command::Sql(a) => cmd::sql::run(a),
         Command::Ingest(a) => cmd::ingest::run(a),

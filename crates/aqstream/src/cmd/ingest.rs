@@ -166,7 +166,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Creates the topics, retrying while the brokers are unreachable.
-async fn ensure_topics(
+pub(crate) async fn ensure_topics(
     admin: &dyn LogAdmin,
     t: &TopicsConfig,
     shutdown: &Shutdown,

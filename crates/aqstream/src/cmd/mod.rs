@@ -1,25 +1,29 @@
 //! The subcommands. Each module owns its clap arguments and a `run` function.
 
 pub mod bench;
+pub mod demo;
 pub mod history;
 pub mod hj212;
 pub mod ingest;
 pub mod replay;
 pub mod replaybench;
+pub mod run;
 pub mod serve;
 pub mod simulate;
 pub mod sql;
 pub mod sqlconf;
+pub mod status;
 pub mod worker;
 
 use std::io::Read;
 use std::path::Path;
 
-/// Logs go to stderr; `AQSTREAM_LOG` (or `RUST_LOG`) sets the filter, default `info`.
+/// Logs go to stderr; `AQSTREAM_LOG` (or `RUST_LOG`) sets the filter, default `info`
+/// (the embedded broker's connection chatter at `warn`).
 pub fn init_tracing() {
     let filter = std::env::var("AQSTREAM_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
+        .unwrap_or_else(|_| "info,rumqttd=warn".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
