@@ -27,6 +27,7 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 pub fn all() -> Vec<ScalarUDF> {
     let mut v = aqi::functions();
     v.extend(time::functions());
+    v.push(time::date_trunc());
     v.extend(wind::functions());
     v
 }

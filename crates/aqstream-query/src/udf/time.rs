@@ -181,3 +181,95 @@ fn cast_scalar_i64(s: &ScalarValue) -> Result<Option<i64>> {
         .ok_or_else(|| datafusion::common::DataFusionError::Internal("cast".into()))?;
     Ok(a.is_valid(0).then(|| a.value(0)))
 }
+
+/// `date_trunc` with a fast path: to a second, minute, hour or day of a UTC (or zoneless)
+/// timestamp column, it is plain integer arithmetic (UTC days are 24 hours long).
+/// DataFusion's own `date_trunc` converts every value through the time zone, which made
+/// an hourly `GROUP BY date_trunc('hour', ts)` over a month of readings 4× slower than
+/// `time_bucket('1 hour', ts)`. Every other case (months, weeks, other zones, scalars) is
+/// DataFusion's implementation.
+#[derive(Debug)]
+struct FastDateTrunc {
+    inner: Arc<ScalarUDF>,
+}
+
+impl PartialEq for FastDateTrunc {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for FastDateTrunc {}
+
+impl std::hash::Hash for FastDateTrunc {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        "aqstream.date_trunc".hash(state);
+    }
+}
+
+/// The `date_trunc` that replaces DataFusion's (same name, same results).
+pub fn date_trunc() -> ScalarUDF {
+    ScalarUDF::from(FastDateTrunc {
+        inner: datafusion::functions::datetime::date_trunc(),
+    })
+}
+
+fn fixed_seconds(granularity: &str) -> Option<i64> {
+    match granularity.to_ascii_lowercase().as_str() {
+        "second" => Some(1),
+        "minute" => Some(60),
+        "hour" => Some(3_600),
+        "day" => Some(86_400),
+        _ => None,
+    }
+}
+
+fn is_utc(tz: &str) -> bool {
+    matches!(tz, "UTC" | "utc" | "Z" | "+00:00" | "+00" | "Etc/UTC")
+}
+
+impl ScalarUDFImpl for FastDateTrunc {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.inner().return_type(arg_types)
+    }
+
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> Result<datafusion::arrow::datatypes::FieldRef> {
+        self.inner.return_field_from_args(args)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if let (Some(ColumnarValue::Scalar(g)), Some(ColumnarValue::Array(ts))) =
+            (args.args.first(), args.args.get(1))
+            && let Some(Some(g)) = g.try_as_str()
+            && let Some(seconds) = fixed_seconds(g)
+            && let DataType::Timestamp(unit, tz) = ts.data_type()
+            && tz.as_deref().is_none_or(is_utc)
+        {
+            let width = seconds * 1_000_000_000 / nanos_per(*unit);
+            let ints = cast(ts, &DataType::Int64)?;
+            let ints = ints
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| datafusion::error::DataFusionError::Internal("int64".into()))?;
+            let floored: Int64Array = ints.unary(|v| v - v.rem_euclid(width));
+            let out: ArrayRef = cast(&floored, ts.data_type())?;
+            return Ok(ColumnarValue::Array(out));
+        }
+        self.inner.invoke_with_args(args)
+    }
+}
