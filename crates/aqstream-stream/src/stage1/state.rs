@@ -318,12 +318,14 @@ impl PartitionOperator {
         if self.seg.len() >= self.cfg.max_segment_rows {
             let b = self.seg.finish()?;
             self.seg_done.push(b);
-            self.aggregate_segment()?;
+            self.aggregate_segment(self.clock.watermark())?;
         }
         Ok(())
     }
 
     fn on_clock(&mut self, out: &mut Stage1Output) -> Result<()> {
+        // The pending segment's readings were accepted under this watermark.
+        let accepted_under = self.clock.watermark();
         let adv = self.clock.recompute();
         let at = self.clock.frontier();
         for (slots, raised) in [(&adv.fast_raised, true), (&adv.fast_cleared, false)] {
@@ -350,13 +352,18 @@ impl PartitionOperator {
             }
         }
         if let Some(w) = adv.watermark {
-            self.cut(w, out)?;
+            self.cut(w, accepted_under, out)?;
         }
         Ok(())
     }
 
     /// Aggregates the pending segment into the windows (without emitting).
-    fn aggregate_segment(&mut self) -> Result<()> {
+    /// `accepted_under` is the watermark the segment's readings were accepted under:
+    /// their windows were open then, so they are merged as open windows even if the
+    /// watermark has advanced since (they are emitted and closed by the cut that
+    /// follows). Judging them by the new watermark would drop the readings of every
+    /// window the advance closed.
+    fn aggregate_segment(&mut self, accepted_under: EpochMillis) -> Result<()> {
         if !self.seg.is_empty() {
             let b = self.seg.finish()?;
             self.seg_done.push(b);
@@ -368,7 +375,7 @@ impl PartitionOperator {
         let partials = self.plan.run_batches(batches)?;
         for (k, p) in partials {
             let (slot, cell) = Cell::unpack(k);
-            self.merge_cell(slot, cell, &p);
+            self.merge_cell_at(slot, cell, &p, accepted_under);
         }
         Ok(())
     }
@@ -377,6 +384,17 @@ impl PartitionOperator {
     /// the windows that were already closed (for recomputation).
     pub(crate) fn merge_cell(&mut self, slot: u32, cell: Cell, p: &Partial) -> Vec<WindowId> {
         let w = self.clock.watermark();
+        self.merge_cell_at(slot, cell, p, w)
+    }
+
+    /// [`Self::merge_cell`], judging open and closed windows by the watermark `w`.
+    fn merge_cell_at(
+        &mut self,
+        slot: u32,
+        cell: Cell,
+        p: &Partial,
+        w: EpochMillis,
+    ) -> Vec<WindowId> {
         let lateness = self.cfg.lateness_ms();
         let mut closed = Vec::new();
         let Some(Some(st)) = self.sensors.get_mut(slot as usize) else {
@@ -424,8 +442,13 @@ impl PartitionOperator {
     }
 
     /// The watermark advanced to `w`: aggregate, emit, close.
-    fn cut(&mut self, w: EpochMillis, out: &mut Stage1Output) -> Result<()> {
-        self.aggregate_segment()?;
+    fn cut(
+        &mut self,
+        w: EpochMillis,
+        accepted_under: EpochMillis,
+        out: &mut Stage1Output,
+    ) -> Result<()> {
+        self.aggregate_segment(accepted_under)?;
         if !self.late.is_empty() {
             self.process_late(out)?;
         }
@@ -515,7 +538,7 @@ impl PartitionOperator {
             .max()
             .unwrap_or(NEVER)
             .max(self.clock.watermark());
-        self.aggregate_segment()?;
+        self.aggregate_segment(self.clock.watermark())?;
         if !self.late.is_empty() {
             self.process_late(out)?;
         }
