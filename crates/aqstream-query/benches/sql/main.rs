@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo bench -p aqstream-query --bench sql -- [--sensors 500] [--days 30] [--reps 5]
-//!     [--dir target/bench-sql] [--out results.md] [--regenerate]
+//!     [--dir target/bench-sql] [--out results.md] [--regenerate] [--only Q2]
 //! ```
 //!
 //! The data set is generated once (deterministically) into `--dir` and reused while its
@@ -49,6 +49,17 @@ GROUP BY 1, 2 ORDER BY 1, 2",
   SELECT sensor_id, date_trunc('hour', ts) AS hour, avg(pm25) AS m FROM readings GROUP BY 1, 2
 ) h WHERE m > 75 GROUP BY sensor_id ORDER BY hours DESC, sensor_id LIMIT 20",
         duckdb: None,
+    },
+    Bench {
+        name: "Q2b as Q2, hours by time_bucket",
+        sql: "SELECT sensor_id, count(*) AS hours FROM (
+  SELECT sensor_id, time_bucket('1 hour', ts) AS hour, avg(pm25) AS m FROM readings GROUP BY 1, 2
+) h WHERE m > 75 GROUP BY sensor_id ORDER BY hours DESC, sensor_id LIMIT 20",
+        duckdb: Some(
+            "SELECT sensor_id, count(*) AS hours FROM (
+  SELECT sensor_id, time_bucket(INTERVAL '1 hour', ts) AS hour, avg(pm25) AS m FROM readings GROUP BY 1, 2
+) h WHERE m > 75 GROUP BY sensor_id ORDER BY hours DESC, sensor_id LIMIT 20",
+        ),
     },
     Bench {
         name: "Q3 wind-sector breakdown per district",
@@ -148,6 +159,7 @@ struct Args {
     reps: usize,
     out: Option<PathBuf>,
     regenerate: bool,
+    only: Option<String>,
 }
 
 fn args() -> Result<Args, Box<dyn Error>> {
@@ -160,6 +172,7 @@ fn args() -> Result<Args, Box<dyn Error>> {
         reps: 5,
         out: None,
         regenerate: false,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -171,6 +184,7 @@ fn args() -> Result<Args, Box<dyn Error>> {
             "--reps" => a.reps = value()?.parse()?,
             "--out" => a.out = Some(PathBuf::from(value()?)),
             "--regenerate" => a.regenerate = true,
+            "--only" => a.only = Some(value()?),
             "--bench" => {}
             other => return Err(format!("unknown argument {other}").into()),
         }
@@ -299,6 +313,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     table.push_str("| query | aqstream (DataFusion) | DuckDB | ratio | rows | same result |\n");
     table.push_str("|---|---:|---:|---:|---:|:---:|\n");
     for q in QUERIES {
+        if a.only
+            .as_ref()
+            .is_some_and(|o| !q.name.contains(o.as_str()))
+        {
+            continue;
+        }
         let run = || rt.block_on(engine.sql(q.sql));
         let (_, warm) = run()?;
         let (rows, sum) = digest(&warm)?;
