@@ -279,3 +279,21 @@ fn replay_is_deterministic_byte_for_byte() {
     // The small epochs do not change the result.
     assert_matches(a.path(), &sc);
 }
+
+/// Late corrections read earlier epochs back from the published history and ledger:
+/// with an epoch every 2 000 readings, every window is still the fold of its readings.
+#[test]
+fn aggregates_stay_right_across_epochs() {
+    let sc = scenario(7);
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = run(
+        &sc,
+        dir.path(),
+        StreamConfig {
+            replay_epoch_readings: 2_000,
+            ..StreamConfig::default()
+        },
+    );
+    assert!(s.epochs >= 3 && s.late > 0, "{s:?}");
+    assert_matches(dir.path(), &sc);
+}

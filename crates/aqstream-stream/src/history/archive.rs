@@ -14,6 +14,8 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,7 +45,16 @@ impl ParquetArchive {
         state: &Path,
         rt: tokio::runtime::Handle,
     ) -> Result<ParquetArchive> {
-        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+        // No cache of file listings: DataFusion keeps a listing forever by default, and
+        // the archive must see the files published after its first query (earlier
+        // epochs' ledger and history, read back by the late paths and recovery).
+        let runtime = RuntimeEnvBuilder::new()
+            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+            .build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(
+            SessionConfig::new().with_target_partitions(2),
+            runtime,
+        );
         for (name, root, schema) in [
             ("readings", history, readings_schema()),
             ("aggregates", history, aggregates_schema()),
