@@ -98,6 +98,13 @@ pub fn write_epoch(
             .join("_staging")
             .join(owner)
             .join(format!("{token}-{table}-{date}-{name}"));
+        // One file per table and date: a second chunk of the same date would replace
+        // the first one's file.
+        if out.iter().any(|f: &StagedFile| f.staged == staged) {
+            return Err(StreamError::Invalid(format!(
+                "epoch {epoch} of {owner}: {table} of {date} split into two files"
+            )));
+        }
         write_parquet(&staged, batch)?;
         out.push(StagedFile {
             staged,
@@ -118,8 +125,10 @@ pub fn write_epoch(
             stage(history, "readings", &date, &sorted)?;
         }
     }
+    // By date first (one file per date), then by key and time within the date.
     let mut rows = data.rows;
     sort_rows(&mut rows);
+    rows.sort_by_key(|r| r.window.start.div_euclid(DAY_MS));
     for (date, chunk) in group_by_date(&rows, |r| r.window.start) {
         stage(history, "aggregates", &date, &aggregates_batch(chunk)?)?;
     }
@@ -164,7 +173,8 @@ pub fn write_epoch(
     Ok(out)
 }
 
-/// Consecutive runs of items with the same UTC date (items must be sorted by date).
+/// Consecutive runs of items with the same UTC date (items must be sorted by date:
+/// otherwise a date comes back in several runs).
 fn group_by_date<T>(items: &[T], ts: impl Fn(&T) -> EpochMillis) -> Vec<(String, &[T])> {
     let mut out = Vec::new();
     let mut i = 0;
