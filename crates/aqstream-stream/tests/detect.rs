@@ -96,7 +96,10 @@ fn a_replayed_episode_alerts_near_the_true_source() {
                 Some(((x - sx).powi(2) + (y - sy).powi(2)).sqrt())
             })
             .fold(f64::INFINITY, f64::min);
-        report.push(format!("{} ({}): nearest alert {best:.0} m", src.id, src.kind));
+        report.push(format!(
+            "{} ({}): nearest alert {best:.0} m",
+            src.id, src.kind
+        ));
         if best <= 500.0 {
             near += 1;
         }
