@@ -112,6 +112,19 @@ impl HistoryStore {
                 .map_err(|e| HistoryError::Config(format!("current directory: {e}")))?
                 .join(dir)
         };
+        // `./history` or `a/../b`: object-store paths have no `.` or `..` segments
+        let abs: std::path::PathBuf =
+            abs.components()
+                .fold(std::path::PathBuf::new(), |mut p, c| {
+                    match c {
+                        std::path::Component::CurDir => {}
+                        std::path::Component::ParentDir => {
+                            p.pop();
+                        }
+                        other => p.push(other),
+                    }
+                    p
+                });
         let text = abs.to_str().ok_or_else(|| {
             HistoryError::Config(format!("history path {} is not UTF-8", abs.display()))
         })?;
@@ -238,6 +251,11 @@ mod tests {
 
     #[test]
     fn urls_of_local_and_memory_stores() {
+        let dotted = HistoryStore::local(std::path::Path::new("/srv/./x/../history")).unwrap();
+        assert_eq!(
+            dotted.table_url(HistoryTable::Readings),
+            "file:///srv/history/readings/"
+        );
         let s = HistoryStore::local(std::path::Path::new("/srv/history")).unwrap();
         assert_eq!(s.store_url(), "file://");
         assert_eq!(
