@@ -177,14 +177,18 @@ impl Writer {
                 }
             }
             self.prev_batch = appended;
-            let sync_started = Instant::now();
-            self.finish_batch();
             if appended > 0 {
-                self.sync_time = (self.sync_time * 3 + sync_started.elapsed()) / 4;
+                // counted before the batch's senders are acknowledged, so a sender
+                // that got its acknowledgement sees its append in the statistics
                 self.counters.batches.fetch_add(1, Ordering::Relaxed);
                 self.counters
                     .appends
                     .fetch_add(appended as u64, Ordering::Relaxed);
+            }
+            let sync_started = Instant::now();
+            self.finish_batch();
+            if appended > 0 {
+                self.sync_time = (self.sync_time * 3 + sync_started.elapsed()) / 4;
             }
             if self.rolled || self.last_retention.elapsed() >= RETENTION_EVERY {
                 self.retention();

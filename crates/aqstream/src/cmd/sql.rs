@@ -40,9 +40,14 @@ pub fn run(a: SqlArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    // Without --history-dir, a local default that does not exist means "no history"
+    // (the history tables are then unknown, rather than silently empty).
+    let history = Some(history_config(&file, a.history_dir.as_deref())).filter(|h| {
+        a.history_dir.is_some() || h.url.contains("://") || std::path::Path::new(&h.url).exists()
+    });
     rt.block_on(async {
         let engine = QueryEngine::new(&EngineOptions {
-            history: Some(history_config(&file, a.history_dir.as_deref())),
+            history,
             sensors: a.sensors.clone().or(file.sql.sensors.clone()),
             tuning: file.sql.engine,
             limits: file.sql.limits,
