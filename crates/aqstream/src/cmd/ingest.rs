@@ -199,16 +199,7 @@ async fn serve(
     shutdown.trigger_on_signals();
     let metrics = MetricsRegistry::new();
     let http_stop = Shutdown::new();
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    let http_task = tokio::spawn(aqstream_runtime::metrics::serve(
-        http,
-        metrics.router(),
-        http_stop.clone(),
-        Some(bound_tx),
-    ));
-    let bound = bound_rx
-        .await
-        .with_context(|| format!("cannot serve HTTP on {http}"))?;
+    let (http_task, bound) = super::start_http(http, metrics.router(), http_stop.clone()).await?;
     tracing::info!("metrics on http://{bound}/metrics");
 
     let mut embedded = None;

@@ -16,6 +16,7 @@ pub mod status;
 pub mod worker;
 
 use std::io::Read;
+use std::net::SocketAddr;
 use std::path::Path;
 
 /// Logs go to stderr; `AQSTREAM_LOG` (or `RUST_LOG`) sets the filter, default `info`
@@ -45,4 +46,25 @@ pub fn read_input(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
             Ok(buf)
         }
     }
+}
+
+/// Starts an HTTP server for `router` on `addr` until `stop`; returns its task and the
+/// bound address once it listens (so a busy port is an error of the command).
+pub async fn start_http(
+    addr: SocketAddr,
+    router: axum::Router,
+    stop: aqstream_runtime::Shutdown,
+) -> anyhow::Result<(tokio::task::JoinHandle<std::io::Result<()>>, SocketAddr)> {
+    use anyhow::Context as _;
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(aqstream_runtime::metrics::serve(
+        addr,
+        router,
+        stop,
+        Some(bound_tx),
+    ));
+    let bound = bound_rx
+        .await
+        .with_context(|| format!("cannot serve HTTP on {addr}"))?;
+    Ok((task, bound))
 }

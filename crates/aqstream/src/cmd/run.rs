@@ -301,16 +301,7 @@ async fn serve(plan: Plan) -> anyhow::Result<()> {
         .merge(aqstream_query::http::router(engine.clone(), users.clone()))
         .merge(web);
     let servers_stop = Shutdown::new();
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    let http_task = tokio::spawn(aqstream_runtime::metrics::serve(
-        http,
-        router,
-        servers_stop.clone(),
-        Some(bound_tx),
-    ));
-    let http_bound = bound_rx
-        .await
-        .with_context(|| format!("cannot serve HTTP on {http}"))?;
+    let (http_task, http_bound) = super::start_http(http, router, servers_stop.clone()).await?;
     let pg_cfg = file.sql.pg.clone();
     let pg_listen = pg_cfg.listen.clone();
     let pg_task = tokio::spawn({

@@ -257,16 +257,7 @@ async fn serve(plan: Plan) -> anyhow::Result<()> {
     shutdown.trigger_on_signals();
     let metrics = MetricsRegistry::new();
     let http_stop = Shutdown::new();
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    let http_task = tokio::spawn(aqstream_runtime::metrics::serve(
-        http,
-        metrics.router(),
-        http_stop.clone(),
-        Some(bound_tx),
-    ));
-    let bound = bound_rx
-        .await
-        .with_context(|| format!("cannot serve HTTP on {http}"))?;
+    let (http_task, bound) = super::start_http(http, metrics.router(), http_stop.clone()).await?;
     tracing::info!("metrics on http://{bound}/metrics");
     let group = file.stream.group.clone();
     let group2 = file.stream.stage2_group.clone();
