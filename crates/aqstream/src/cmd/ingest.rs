@@ -171,22 +171,11 @@ pub(crate) async fn ensure_topics(
     t: &TopicsConfig,
     shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let want = [
-            (topics::READINGS, t.readings_partitions),
-            (topics::DLQ, t.dlq_partitions),
-        ];
-        match admin.ensure_topics(&want).await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.is_transient() && !shutdown.is_triggered() => {
-                tracing::warn!("cannot create topics yet: {e}; retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let want = [
+        (topics::READINGS, t.readings_partitions),
+        (topics::DLQ, t.dlq_partitions),
+    ];
+    super::ensure_topics_retrying(admin, &want, shutdown).await
 }
 
 async fn serve(

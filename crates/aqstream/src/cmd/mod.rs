@@ -68,3 +68,24 @@ pub async fn start_http(
         .with_context(|| format!("cannot serve HTTP on {addr}"))?;
     Ok((task, bound))
 }
+
+/// Creates `want` (topic, partitions), retrying with backoff while the brokers are
+/// unreachable (a transient error) and `shutdown` has not been triggered.
+pub async fn ensure_topics_retrying(
+    admin: &dyn aqstream_connect::log::LogAdmin,
+    want: &[(&str, i32)],
+    shutdown: &aqstream_runtime::Shutdown,
+) -> anyhow::Result<()> {
+    let mut delay = std::time::Duration::from_millis(200);
+    loop {
+        match admin.ensure_topics(want).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_transient() && !shutdown.is_triggered() => {
+                tracing::warn!("cannot create topics yet: {e}; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

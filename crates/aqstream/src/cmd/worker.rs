@@ -209,18 +209,7 @@ async fn ensure_topics(
         (topics::ALERTS, 1),
         (aqstream_stream::wire::TOPIC, 1),
     ];
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match admin.ensure_topics(&want).await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.is_transient() && !shutdown.is_triggered() => {
-                tracing::warn!("cannot create topics yet: {e}; retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    super::ensure_topics_retrying(admin, &want, shutdown).await
 }
 
 /// A source, retrying while the topic is not there yet.
