@@ -125,6 +125,25 @@ pub fn alerts_schema() -> SchemaRef {
         .clone()
 }
 
+/// Schema of the `sensor_health` table: one row per sensor QA problem raised or
+/// cleared (`problem`: `stuck`, `sentinel`, `out_of_range`, `drift`, …; `state`:
+/// `raised` or `cleared`; `ts`: the event time of the change).
+pub fn sensor_health_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                Field::new("sensor_id", DataType::Utf8, false),
+                Field::new("district", DataType::Utf8, false),
+                Field::new("problem", DataType::Utf8, false),
+                Field::new("state", DataType::Utf8, false),
+                Field::new("ts", ts_type(), false),
+                Field::new("detail", DataType::Utf8, true),
+            ]))
+        })
+        .clone()
+}
+
 /// Column index of the first measure in [`readings_schema`].
 pub const FIRST_MEASURE_COL: usize = 4;
 

@@ -5,13 +5,16 @@
 //! <root>/readings/date=2026-11-22/compacted-1795420800000-0.parquet (written by compaction)
 //! <root>/aggregates/date=2026-11-22/…
 //! <root>/alerts/date=2026-11-22/…
+//! <root>/sensor_health/date=2026-11-22/…
 //! ```
 //!
 //! A row belongs to the UTC date of its table's [`HistoryTable::time_column`]. Files are
 //! Parquet with the Arrow schemas of `aqstream_core::arrow`; the `date` column exists only
 //! in the directory name. Files being written end in `.tmp` and are invisible to readers.
 
-use aqstream_core::arrow::{aggregates_schema, alerts_schema, readings_schema};
+use aqstream_core::arrow::{
+    aggregates_schema, alerts_schema, readings_schema, sensor_health_schema,
+};
 use aqstream_core::time::utc_date;
 use datafusion::arrow::datatypes::SchemaRef;
 use std::fmt;
@@ -35,14 +38,17 @@ pub enum HistoryTable {
     Aggregates,
     /// Alert state changes (contract section 4).
     Alerts,
+    /// Sensor QA problems raised and cleared by the stream worker.
+    SensorHealth,
 }
 
 impl HistoryTable {
     /// Every table.
-    pub const ALL: [HistoryTable; 3] = [
+    pub const ALL: [HistoryTable; 4] = [
         HistoryTable::Readings,
         HistoryTable::Aggregates,
         HistoryTable::Alerts,
+        HistoryTable::SensorHealth,
     ];
 
     /// The table (and directory) name.
@@ -51,6 +57,7 @@ impl HistoryTable {
             HistoryTable::Readings => "readings",
             HistoryTable::Aggregates => "aggregates",
             HistoryTable::Alerts => "alerts",
+            HistoryTable::SensorHealth => "sensor_health",
         }
     }
 
@@ -60,6 +67,7 @@ impl HistoryTable {
             HistoryTable::Readings => readings_schema(),
             HistoryTable::Aggregates => aggregates_schema(),
             HistoryTable::Alerts => alerts_schema(),
+            HistoryTable::SensorHealth => sensor_health_schema(),
         }
     }
 
@@ -69,6 +77,7 @@ impl HistoryTable {
             HistoryTable::Readings => "ts",
             HistoryTable::Aggregates => "window_start",
             HistoryTable::Alerts => "detected_at",
+            HistoryTable::SensorHealth => "ts",
         }
     }
 
@@ -80,6 +89,7 @@ impl HistoryTable {
             HistoryTable::Readings => &["sensor_id", "ts", "period_s", "received_at"],
             HistoryTable::Aggregates => &["window", "scope", "key", "window_start", "revision"],
             HistoryTable::Alerts => &["detected_at", "alert_id", "state"],
+            HistoryTable::SensorHealth => &["sensor_id", "ts", "problem", "state"],
         }
     }
 
@@ -92,6 +102,8 @@ impl HistoryTable {
                 Some(&["window", "scope", "key", "window_start", "revision"])
             }
             HistoryTable::Alerts => None,
+            // a change re-emitted after a restart is the same row
+            HistoryTable::SensorHealth => Some(&["sensor_id", "ts", "problem", "state"]),
         }
     }
 
@@ -101,6 +113,7 @@ impl HistoryTable {
             HistoryTable::Readings => &["sensor_id"],
             HistoryTable::Aggregates => &["key", "sensor_id"],
             HistoryTable::Alerts => &["alert_id"],
+            HistoryTable::SensorHealth => &["sensor_id"],
         }
     }
 
@@ -122,7 +135,9 @@ impl FromStr for HistoryTable {
         HistoryTable::ALL
             .into_iter()
             .find(|t| t.name() == s)
-            .ok_or_else(|| format!("unknown history table `{s}` (readings, aggregates, alerts)"))
+            .ok_or_else(|| {
+                format!("unknown history table `{s}` (readings, aggregates, alerts, sensor_health)")
+            })
     }
 }
 

@@ -55,7 +55,9 @@ impl HistoryTableProvider {
             inner: Arc::new(ListingTable::try_new(config)?),
             // alerts are small and their partition date is not a bound on started_at
             time_column: match table {
-                HistoryTable::Readings | HistoryTable::Aggregates => Some(table.time_column()),
+                HistoryTable::Readings | HistoryTable::Aggregates | HistoryTable::SensorHealth => {
+                    Some(table.time_column())
+                }
                 HistoryTable::Alerts => None,
             },
         })

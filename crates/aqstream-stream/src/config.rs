@@ -40,7 +40,9 @@ pub struct StreamConfig {
     pub replay_epoch_readings: usize,
     /// Consumer group of stage 1 on `aq.readings.v1`.
     pub group: String,
-    /// Consumer group of stage 2 on `aq.internal.sensor-minutes.v1`.
+    /// Consumer group under which stage 2 commits its offsets of
+    /// `aq.internal.sensor-minutes.v1` (it reads the topic's one partition directly, on
+    /// the worker that owns partition 0 of `aq.readings.v1`; the offsets inform lag tools).
     pub stage2_group: String,
     /// Event time the detector's input journal covers, for checkpoints of stage 2
     /// (a restored detector is rebuilt from it). Minutes; 0 turns the journal off.

@@ -4,16 +4,15 @@
 use crate::health::HealthEvent;
 use crate::partial::Stats;
 use crate::window::WindowId;
-use aqstream_core::arrow::{UTC, aggregates_schema, ts_type};
+use aqstream_core::arrow::{UTC, aggregates_schema};
 use aqstream_core::json::{write_json_f64, write_json_str};
 use aqstream_core::time::{EpochMillis, write_rfc3339};
 use datafusion::arrow::array::{
     ArrayRef, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
     TimestampMillisecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use std::fmt::Write as _;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// Whose aggregate a row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -208,22 +207,8 @@ pub fn aggregates_batch(rows: &[AggregateRow]) -> Result<RecordBatch, crate::Str
     Ok(RecordBatch::try_new(aggregates_schema(), cols)?)
 }
 
-/// Schema of the `sensor_health` table: one row per problem raised or cleared.
-pub fn sensor_health_schema() -> SchemaRef {
-    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-    SCHEMA
-        .get_or_init(|| {
-            Arc::new(Schema::new(vec![
-                Field::new("sensor_id", DataType::Utf8, false),
-                Field::new("district", DataType::Utf8, false),
-                Field::new("problem", DataType::Utf8, false),
-                Field::new("state", DataType::Utf8, false),
-                Field::new("ts", ts_type(), false),
-                Field::new("detail", DataType::Utf8, true),
-            ]))
-        })
-        .clone()
-}
+/// Schema of the `sensor_health` table (defined with the other history schemas).
+pub use aqstream_core::arrow::sensor_health_schema;
 
 /// Sorts health events by sensor, time and problem.
 pub fn sort_health(events: &mut [HealthEvent]) {

@@ -134,3 +134,52 @@ fn replay_is_deterministic_and_queryable() {
     let sc = replay(&sim, &c, "hj212", "readings.hj212");
     assert!(sc["accepted"].as_u64().unwrap() > 100 * 15, "{sc}");
 }
+
+/// Sensor QA findings land in the `sensor_health` table: every sensor the simulator
+/// made emit 999-style sentinels is reported (and no healthy sensor is).
+#[test]
+fn sensor_health_is_queryable() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    ok(&aqstream()
+        .args([
+            "simulate",
+            "--scenario",
+            "faulty",
+            "--seed",
+            "11",
+            "--duration-min",
+            "90",
+            "--out-dir",
+        ])
+        .arg(&sim)
+        .output()
+        .unwrap());
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sim.join("truth.json")).unwrap()).unwrap();
+    let mut expected: Vec<String> = truth["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "sentinel" && f["from_min"].as_f64().unwrap() < 80.0)
+        .map(|f| f["sensor_id"].as_str().unwrap().to_string())
+        .collect();
+    expected.sort();
+    assert!(
+        !expected.is_empty(),
+        "the faulty scenario has sentinel sensors"
+    );
+    let out = dir.path().join("out");
+    replay(&sim, &out, "json", "readings.jsonl");
+    let csv = ok(&aqstream()
+        .args(["sql", "--format", "csv", "--history-dir"])
+        .arg(out.join("history"))
+        .arg(
+            "SELECT DISTINCT sensor_id FROM sensor_health \
+             WHERE problem = 'sentinel' AND state = 'raised' ORDER BY sensor_id",
+        )
+        .output()
+        .unwrap());
+    let found: Vec<String> = csv.lines().skip(1).map(|l| l.trim().to_string()).collect();
+    assert_eq!(found, expected, "sentinel sensors in sensor_health");
+}

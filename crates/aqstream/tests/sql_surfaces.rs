@@ -54,7 +54,7 @@ fn psql_queries_and_catalogue_commands() {
         out.stderr
     );
 
-    // \dt: the four tables
+    // \dt: the history tables and the registry
     let out = server.psql("analyst", PASSWORD, &["\\dt"]);
     assert!(out.ok, "\\dt failed: {}", out.stderr);
     let tables: Vec<&str> = out
@@ -62,7 +62,16 @@ fn psql_queries_and_catalogue_commands() {
         .iter()
         .map(|l| l.split('|').nth(1).unwrap_or(""))
         .collect();
-    assert_eq!(tables, ["aggregates", "alerts", "readings", "sensors"]);
+    assert_eq!(
+        tables,
+        [
+            "aggregates",
+            "alerts",
+            "readings",
+            "sensor_health",
+            "sensors"
+        ]
+    );
 
     // \d readings: columns with PostgreSQL type names and nullability
     let out = server.psql("analyst", PASSWORD, &["\\d readings"]);

@@ -123,6 +123,39 @@ impl KafkaSource {
         topic: &str,
         group_id: &str,
     ) -> Result<KafkaSource, ConnectError> {
+        let src = KafkaSource::open(cfg, topic, group_id).await?;
+        src.consumer
+            .subscribe(&[topic])
+            .map_err(|e| map_err(&format!("subscribe to {topic}"), &e))?;
+        Ok(src)
+    }
+
+    /// Reads one `partition` of `topic` from `offset`, without joining a group: the
+    /// caller decides who reads it. Offsets are still committed under `group_id`
+    /// (for lag tools). Never reports rebalances.
+    pub async fn assigned(
+        cfg: &KafkaConfig,
+        topic: &str,
+        group_id: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<KafkaSource, ConnectError> {
+        let src = KafkaSource::open(cfg, topic, group_id).await?;
+        let mut tpl = TopicPartitionList::with_capacity(1);
+        tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+            .map_err(|e| map_err("assign", &e))?;
+        src.consumer
+            .assign(&tpl)
+            .map_err(|e| map_err(&format!("assign {topic}/{partition}"), &e))?;
+        Ok(src)
+    }
+
+    /// A consumer in `group_id` that knows `topic`'s partition count, reading nothing yet.
+    async fn open(
+        cfg: &KafkaConfig,
+        topic: &str,
+        group_id: &str,
+    ) -> Result<KafkaSource, ConnectError> {
         let events = Arc::new(Mutex::new(Vec::new()));
         let ctx = SourceContext {
             topic: topic.to_string(),
@@ -153,9 +186,6 @@ impl KafkaSource {
             Ok(n as i32)
         })
         .await?;
-        consumer
-            .subscribe(&[topic])
-            .map_err(|e| map_err(&format!("subscribe to {topic}"), &e))?;
         Ok(KafkaSource {
             consumer,
             topic: topic.to_string(),

@@ -198,6 +198,23 @@ impl CityOperator {
         &mut self.parts[i]
     }
 
+    /// Makes the stream watermark wait for `n` stage-1 partitions. Every internal
+    /// message carries the partition count of `aq.readings.v1`; a stage 2 that has
+    /// heard from only some partitions must not let their watermark close windows
+    /// whose other sensors live in partitions not heard from yet.
+    pub fn ensure_partitions(&mut self, n: usize) {
+        if n > self.parts.len() {
+            self.parts.resize(
+                n,
+                PartState {
+                    wm: NEVER,
+                    seq: 0,
+                    idle: false,
+                },
+            );
+        }
+    }
+
     /// Applies one message of stage 1 (ignored if its sequence number was applied).
     pub fn apply(&mut self, m: &Sequenced, out: &mut CityOutput) -> Result<()> {
         let ps = self.part(m.partition);
@@ -674,3 +691,6 @@ fn fold_ledger(entries: &[LedgerEntry], id: WindowId) -> Partial {
     }
     total
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,8 @@
 //! The worker: stage 1 as a member of the consumer group on `aq.readings.v1`, and
-//! stage 2 either in-process (one-process deployments) or as a member of the stage-2
-//! group on the single-partition internal topic (several workers: exactly one is the
-//! active stage 2, another takes over when it dies).
+//! stage 2 either in-process (one-process deployments) or, with several workers, on
+//! the worker that owns partition 0 of `aq.readings.v1`, reading the single-partition
+//! internal topic (when that worker dies, the group hands partition 0 — and with it
+//! stage 2 — to another one).
 //!
 //! ```text
 //!             aq.readings.v1 (partitions spread over workers)
@@ -12,7 +13,7 @@
 //!   │   ├─▶ aq.aggregates.v1 (sensor rows, at least once)                   │
 //!   │   ├─▶ aq.internal.sensor-minutes.v1 (sensor-minutes, watermarks)  ──┐ │
 //!   │   └─▶ history files, checkpoint, then offsets commit                │ │
-//!   │ stage 2 (if this worker holds the internal topic's partition)  ◀────┘ │
+//!   │ stage 2 (if this worker owns partition 0 of aq.readings.v1)    ◀────┘ │
 //!   │   ├─▶ aq.aggregates.v1 (district rows), aq.alerts.v1                  │
 //!   │   └─▶ history files, checkpoint, then offsets commit                  │
 //!   └───────────────────────────────────────────────────────────────────────┘
@@ -29,7 +30,7 @@
 mod city;
 mod partitions;
 
-pub use city::run_stage2;
+pub use city::{OpenInternal, run_stage2};
 pub use partitions::{InProcessCity, run_stage1};
 
 use crate::StreamConfig;
@@ -81,6 +82,9 @@ pub struct Shared {
     pub metrics: Arc<StreamMetrics>,
     /// Output log.
     pub sink: Arc<dyn LogSink>,
+    /// Whether stage 1 of this worker owns partition 0 of `aq.readings.v1`: the owner
+    /// of partition 0 also runs stage 2 (see [`run_stage2`]).
+    pub partition0: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Shared {
@@ -108,6 +112,7 @@ impl Shared {
             archive: Arc::new(archive),
             metrics,
             sink,
+            partition0: Arc::new(tokio::sync::watch::Sender::new(false)),
             opts: Arc::new(opts),
         })
     }

@@ -227,6 +227,10 @@ pub async fn run_stage1(
         };
         rebalance(&shared, source.as_mut(), &mut owned).await?;
         shared.metrics.partitions.set(owned.len() as i64);
+        shared.partition0.send_if_modified(|owns| {
+            let now = owned.contains_key(&0);
+            std::mem::replace(owns, now) != now
+        });
         let now = Instant::now();
         // Group by partition (records of one partition are in offset order).
         let mut by_part: BTreeMap<i32, Vec<Record>> = BTreeMap::new();

@@ -1,7 +1,7 @@
 //! `aqstream worker` — the stream worker: a member of the consumer group on
-//! `aq.readings.v1` (stage 1 for the partitions it is given) and, with Kafka, a
-//! member of the stage-2 group on the internal topic (exactly one worker of the
-//! deployment holds it). History under `--history-dir`, checkpoints under
+//! `aq.readings.v1` (stage 1 for the partitions it is given) and, with Kafka and
+//! while it owns partition 0, stage 2 on the internal topic (so exactly one worker of
+//! the deployment runs it, and the group's rebalance moves it). History under `--history-dir`, checkpoints under
 //! `--state-dir` (both shared by all workers, so another one can take a partition
 //! over), `/metrics` and `/healthz` on `--http`. SIGTERM: checkpoint and stop.
 
@@ -14,7 +14,9 @@ use aqstream_core::SensorRegistry;
 use aqstream_runtime::{MetricsRegistry, Shutdown};
 use aqstream_stream::StreamConfig;
 use aqstream_stream::metrics::StreamMetrics;
-use aqstream_stream::worker::{InProcessCity, Shared, WorkerOptions, run_stage1, run_stage2};
+use aqstream_stream::worker::{
+    InProcessCity, OpenInternal, Shared, WorkerOptions, run_stage1, run_stage2,
+};
 use clap::Args;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -52,8 +54,8 @@ pub struct WorkerArgs {
     /// Name of this worker, unique among the running ones [default: host and pid].
     #[arg(long, env = "AQSTREAM_WORKER_ID")]
     worker_id: Option<String>,
-    /// Stage 2 (districts, drift QA, detection): `group` (through the internal topic;
-    /// one worker of the deployment holds it, another takes over) or `local` (in this
+    /// Stage 2 (districts, drift QA, detection): `group` (through the internal topic,
+    /// on the worker that owns partition 0; another takes over when it dies) or `local` (in this
     /// process, for one-worker deployments) [default: group with Kafka, local with the
     /// embedded log].
     #[arg(long, env = "AQSTREAM_STAGE2")]
@@ -64,7 +66,8 @@ pub struct WorkerArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage2Mode {
-    /// A member of the stage-2 group on the internal topic.
+    /// On whichever worker of the group owns partition 0 of `aq.readings.v1`, reading
+    /// the internal topic (several workers sharing a group).
     Group,
     /// In this process, fed directly by stage 1.
     Local,
@@ -233,6 +236,19 @@ async fn kafka_source(
     }
 }
 
+/// Opens the internal topic's partition for the worker that runs stage 2.
+fn internal_opener(k: &KafkaConfig, group: &str) -> OpenInternal {
+    let (k, group) = (k.clone(), group.to_string());
+    Arc::new(move |offset| {
+        let (k, group) = (k.clone(), group.clone());
+        Box::pin(async move {
+            let s =
+                KafkaSource::assigned(&k, aqstream_stream::wire::TOPIC, &group, 0, offset).await?;
+            Ok(Box::new(s) as Box<dyn LogSource>)
+        })
+    })
+}
+
 async fn serve(plan: Plan) -> anyhow::Result<()> {
     let Plan {
         file,
@@ -261,9 +277,7 @@ async fn serve(plan: Plan) -> anyhow::Result<()> {
             let sink: Arc<dyn LogSink> = Arc::new(KafkaSink::new(k)?);
             let source = kafka_source(k, topics::READINGS, &group, &shutdown).await?;
             let source2 = match stage2 {
-                Stage2Mode::Group => {
-                    Some(kafka_source(k, aqstream_stream::wire::TOPIC, &group2, &shutdown).await?)
-                }
+                Stage2Mode::Group => Some(internal_opener(k, &group2)),
                 Stage2Mode::Local => None,
             };
             (sink, source, source2)
@@ -298,7 +312,7 @@ async fn serve(plan: Plan) -> anyhow::Result<()> {
         "worker started"
     );
     let s1 = tokio::spawn(run_stage1(shared.clone(), source, city, shutdown.clone()));
-    let s2 = source2.map(|src| tokio::spawn(run_stage2(shared.clone(), src, shutdown.clone())));
+    let s2 = source2.map(|open| tokio::spawn(run_stage2(shared.clone(), open, shutdown.clone())));
     let mut result: anyhow::Result<()> = match s1.await {
         Ok(r) => r.map_err(Into::into),
         Err(e) => Err(anyhow::anyhow!("stage 1 task failed: {e}")),
