@@ -9,18 +9,25 @@
 //! ```
 //!
 //! Publish→Kafka latency is measured per reading: from just before the publisher hands
-//! the message to its MQTT client to when a consumer of the Kafka topic sees it.
+//! the message to its MQTT client to when a consumer of the Kafka topic sees it. For
+//! aqstream the time until the ingester counted every reading acknowledged by Kafka
+//! (`aq_ingest_readings_total`) is reported too: it leaves out the broker's consume
+//! rate, which bounds the consumed-time figures when every reading is its own record.
 
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
-use aqstream_connect::kafka::{KafkaConfig, KafkaSource};
-use aqstream_connect::log::{LogSource, topics};
+use aqstream_connect::kafka::KafkaConfig;
+use aqstream_connect::log::topics;
 use aqstream_connect::testkit::{
     ChildGuard, Mosquitto, Tansu, free_port, http_get, metric_value, sigterm,
 };
 use aqstream_core::json::{DecodeMode, decode_one};
 use aqstream_core::time::format_rfc3339;
+use futures::FutureExt as _;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -181,25 +188,75 @@ async fn publish(
 struct Outcome {
     readings: usize,
     seconds: f64,
+    /// aqstream only: seconds from the first publish until the ingester counted every
+    /// reading acknowledged by Kafka (acks=all), from its `aq_ingest_readings_total`.
+    acked_s: Option<f64>,
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    /// Clock time of the first publish.
+    first_us: u64,
 }
 
-/// Consumes `topic` until every reading `0..n` was seen (duplicates ignored).
+/// The broker's own consume rate: the first `n` records of `topic`, by one consumer.
+async fn broker_consume_rate(kafka: &str, topic: &str, n: usize) -> f64 {
+    let c: StreamConsumer = KafkaConfig::new(kafka)
+        .consumer_config(&format!("bench-{}", free_port()))
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..3 {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let t0 = Instant::now();
+    let mut got = 0;
+    while got < n {
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), c.recv()).await {
+            got += 1;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(600), "consumed {got}/{n}");
+    }
+    n as f64 / t0.elapsed().as_secs_f64()
+}
+
+/// A consumer of every partition of `topic`, positioned at the partition's current
+/// end, so a scenario reads only what it produced itself (`aq.readings.v1` is shared by
+/// the scenarios; reading the earlier scenarios' records first would be measured as
+/// ingest latency).
+async fn consumer_at_end(kafka: &str, topic: &str) -> StreamConsumer {
+    let c: StreamConsumer = KafkaConfig::new(kafka)
+        .consumer_config(&format!("bench-{}", free_port()))
+        .create()
+        .unwrap();
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(10);
+        let md = c.fetch_metadata(Some(&topic), timeout).unwrap();
+        let parts = md.topics()[0].partitions().len() as i32;
+        assert!(parts > 0, "topic {topic} has no partitions");
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..parts {
+            let (_, high) = c.fetch_watermarks(&topic, p, timeout).unwrap();
+            tpl.add_partition_offset(&topic, p, Offset::Offset(high))
+                .unwrap();
+        }
+        c.assign(&tpl).unwrap();
+        c
+    })
+    .await
+    .unwrap()
+}
+
+/// Consumes from `c` until every reading `0..n` was seen (duplicates ignored).
 async fn consume(
-    kafka: &str,
-    topic: &str,
+    c: StreamConsumer,
     n: usize,
     base: i64,
     clock: Arc<Clock>,
     sent: Arc<Vec<AtomicU64>>,
     raw_arrays: bool,
 ) -> Outcome {
-    let cfg = KafkaConfig::new(kafka);
-    let mut src = KafkaSource::new(&cfg, topic, &format!("bench-{}", free_port()))
-        .await
-        .unwrap();
     let mut seen = vec![false; n];
     let mut lat = Vec::with_capacity(n);
     let mut count = 0;
@@ -210,9 +267,19 @@ async fn consume(
             Instant::now() < deadline,
             "consumer timed out at {count}/{n}"
         );
-        let recs = src.poll(10_000, Duration::from_millis(100)).await.unwrap();
+        let mut payloads: Vec<Vec<u8>> = Vec::new();
+        // Transport errors (the broker restarted) are retried by librdkafka.
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(100), c.recv()).await {
+            payloads.push(m.payload().unwrap_or_default().to_vec());
+            while payloads.len() < 10_000 {
+                match c.recv().now_or_never() {
+                    Some(Ok(m)) => payloads.push(m.payload().unwrap_or_default().to_vec()),
+                    _ => break,
+                }
+            }
+        }
         let now = clock.us();
-        for r in recs {
+        for payload in payloads {
             let mut handle = |rd: aqstream_core::Reading| {
                 if let Some(k) = index_of(&rd.sensor_id, rd.ts, base)
                     && k < n
@@ -223,14 +290,14 @@ async fn consume(
                     lat.push(now.saturating_sub(sent[k].load(Ordering::Relaxed)));
                 }
             };
-            if raw_arrays && r.payload.first() == Some(&b'[') {
+            if raw_arrays && payload.first() == Some(&b'[') {
                 for d in
-                    aqstream_core::json::decode_payload(&r.payload, DecodeMode::Gateway).unwrap()
+                    aqstream_core::json::decode_payload(&payload, DecodeMode::Gateway).unwrap()
                 {
                     handle(d.result.unwrap());
                 }
             } else {
-                handle(decode_one(&r.payload, DecodeMode::Canonical).unwrap());
+                handle(decode_one(&payload, DecodeMode::Canonical).unwrap());
             }
             last_us = now;
         }
@@ -244,10 +311,12 @@ async fn consume(
         .unwrap_or(0);
     Outcome {
         readings: n,
+        acked_s: None,
         seconds: (last_us - first_us) as f64 / 1e6,
         p50_ms: q(0.5),
         p99_ms: q(0.99),
         max_ms: *lat.last().unwrap_or(&0) as f64 / 1000.0,
+        first_us,
     }
 }
 
@@ -384,8 +453,11 @@ fn row(name: &str, o: &Outcome, baseline: Option<&Outcome>) {
     let rel = baseline.map_or(String::new(), |b| {
         format!("{:.2}×", rate / (b.readings as f64 / b.seconds))
     });
+    let acked = o.acked_s.map_or("–".to_string(), |a| {
+        format!("{a:.1} s = **{:.0}/s**", o.readings as f64 / a)
+    });
     println!(
-        "| {name} | {} | {:.1} s | **{:.0}** | {:.0} ms | **{:.0} ms** | {:.0} ms | {rel} |",
+        "| {name} | {} | {:.1} s | **{:.0}** | {acked} | {:.0} ms | **{:.0} ms** | {:.0} ms | {rel} |",
         o.readings, o.seconds, rate, o.p50_ms, o.p99_ms, o.max_ms
     );
 }
@@ -404,6 +476,7 @@ fn base_of(idx: i64, n: usize) -> i64 {
 #[allow(clippy::too_many_arguments)]
 async fn scenario(
     name: &str,
+    ingester: Option<std::net::SocketAddr>,
     mosq: &Mosquitto,
     kafka: &str,
     topic: &str,
@@ -414,31 +487,39 @@ async fn scenario(
 ) -> Outcome {
     let clock = Arc::new(Clock(Instant::now()));
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(u64::MAX)).collect());
-    let consumer = tokio::spawn(consume_owned(
-        kafka.to_string(),
-        topic.to_string(),
-        n,
-        base,
-        clock.clone(),
-        sent.clone(),
-        raw,
-    ));
+    let c = consumer_at_end(kafka, topic).await;
+    let consumer = tokio::spawn(consume(c, n, base, clock.clone(), sent.clone(), raw));
+    let counted = |addr| {
+        http_get(addr, "/metrics")
+            .and_then(|m| metric_value(&m, "aq_ingest_readings_total"))
+            .unwrap_or(0.0)
+    };
+    // The ingester's own count of readings acknowledged by Kafka: the time ingest
+    // took, apart from how fast the broker serves them to a consumer.
+    let sampler = ingester.map(|addr| {
+        let start = counted(addr);
+        let clock = clock.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = clock.us();
+                if counted(addr) - start >= n as f64 {
+                    return now;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    });
     publish(mosq.port(), n, batch, base, clock, sent).await;
-    let o = consumer.await.unwrap();
-    eprintln!("{name}: {} readings in {:.1} s", o.readings, o.seconds);
+    let mut o = consumer.await.unwrap();
+    if let Some(t) = sampler {
+        let done_us = t.await.unwrap();
+        o.acked_s = Some(done_us.saturating_sub(o.first_us) as f64 / 1e6);
+    }
+    eprintln!(
+        "{name}: {} readings in {:.1} s (acknowledged by Kafka after {:?} s)",
+        o.readings, o.seconds, o.acked_s
+    );
     o
-}
-
-async fn consume_owned(
-    kafka: String,
-    topic: String,
-    n: usize,
-    base: i64,
-    clock: Arc<Clock>,
-    sent: Arc<Vec<AtomicU64>>,
-    raw: bool,
-) -> Outcome {
-    consume(&kafka, &topic, n, base, clock, sent, raw).await
 }
 
 fn main() {
@@ -486,6 +567,8 @@ async fn run(n: usize, batch: usize) {
 
     let produce_rate = broker_produce_rate(&kafka, "bench.produce", 200_000, 230).await;
     eprintln!("broker produce rate: {produce_rate:.0} records/s");
+    let consume_rate = broker_consume_rate(&kafka, "bench.produce", 200_000).await;
+    eprintln!("broker consume rate: {consume_rate:.0} records/s");
 
     // Raw path: a separate forwarder process, like kcat would be.
     let exe = std::env::current_exe().unwrap();
@@ -510,6 +593,7 @@ async fn run(n: usize, batch: usize) {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let raw = scenario(
             &format!("raw {label}"),
+            None,
             &mosq,
             &kafka,
             raw_topic,
@@ -524,6 +608,7 @@ async fn run(n: usize, batch: usize) {
         let ing = start_ingester(dir.path(), &mosq.url(), &kafka);
         let ours = scenario(
             &format!("aqstream {label}"),
+            Some(ing.http),
             &mosq,
             &kafka,
             topics::READINGS,
@@ -544,6 +629,7 @@ async fn run(n: usize, batch: usize) {
     let ing = start_ingester(dir.path(), &mosq.url(), &kafka);
     let pid = ing.pid();
     let before = rss_kib(pid);
+    let c = consumer_at_end(&kafka, topics::READINGS).await;
     tansu.kill();
     let down_n = (n / 5).max(10_000);
     let base = base_of(idx, n);
@@ -569,17 +655,19 @@ async fn run(n: usize, batch: usize) {
         .unwrap_or(f64::NAN);
     tansu.restart();
     pubs.await.unwrap();
-    let after = consume(&kafka, topics::READINGS, down_n, base, clock, sent, false).await;
+    let after = consume(c, down_n, base, clock, sent, false).await;
     sigterm(pid);
 
     println!(
         "\n## Results ({n} readings, batches of {batch}; broker: Tansu 0.6.0 SQLite; 2 vCPU shared)\n"
     );
     println!(
-        "Broker's own produce rate (one rdkafka producer, 230-byte records, acks=all, lz4): **{produce_rate:.0} records/s**\n"
+        "Broker's own produce rate (one rdkafka producer, 230-byte records, acks=all, lz4): **{produce_rate:.0} records/s**; consume rate (one consumer, the same records): **{consume_rate:.0} records/s**\n"
     );
-    println!("| path | readings | time | readings/s | p50 latency | p99 latency | max | vs raw |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| path | readings | time until consumed | readings/s consumed | acknowledged by Kafka (ingester count) | p50 latency | p99 latency | max | vs raw |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (label, b, raw, ours, _) in &results {
         row(&format!("raw forwarder, {label} ({b})"), raw, None);
         row(&format!("aqstream ingest, {label} ({b})"), ours, Some(raw));
