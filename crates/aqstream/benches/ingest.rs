@@ -206,7 +206,8 @@ async fn broker_consume_rate(kafka: &str, topic: &str, n: usize) -> f64 {
         .unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..3 {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     c.assign(&tpl).unwrap();
     let t0 = Instant::now();
@@ -215,7 +216,10 @@ async fn broker_consume_rate(kafka: &str, topic: &str, n: usize) -> f64 {
         if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), c.recv()).await {
             got += 1;
         }
-        assert!(t0.elapsed() < Duration::from_secs(600), "consumed {got}/{n}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "consumed {got}/{n}"
+        );
     }
     n as f64 / t0.elapsed().as_secs_f64()
 }
@@ -291,8 +295,7 @@ async fn consume(
                 }
             };
             if raw_arrays && payload.first() == Some(&b'[') {
-                for d in
-                    aqstream_core::json::decode_payload(&payload, DecodeMode::Gateway).unwrap()
+                for d in aqstream_core::json::decode_payload(&payload, DecodeMode::Gateway).unwrap()
                 {
                     handle(d.result.unwrap());
                 }
