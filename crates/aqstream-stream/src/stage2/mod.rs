@@ -185,16 +185,7 @@ impl CityOperator {
 
     fn part(&mut self, p: i32) -> &mut PartState {
         let i = usize::try_from(p).unwrap_or(0);
-        if i >= self.parts.len() {
-            self.parts.resize(
-                i + 1,
-                PartState {
-                    wm: NEVER,
-                    seq: 0,
-                    idle: false,
-                },
-            );
-        }
+        self.ensure_partitions(i + 1);
         &mut self.parts[i]
     }
 

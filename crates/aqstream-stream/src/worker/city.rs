@@ -138,10 +138,7 @@ async fn activate(shared: &Shared, store: &CheckpointStore, open: &OpenInternal)
     let (s, st) = (shared.clone(), store.clone());
     // The partition count of aq.readings.v1 arrives with every internal message
     // (`CityOperator::ensure_partitions`).
-    let (op, epoch) = blocking(move || load_city(&s, &st, 1)).await??;
-    let st = store.clone();
-    let next_offset =
-        blocking(move || -> Result<i64> { Ok(st.latest()?.map_or(0, |c| c.offset)) }).await??;
+    let (op, epoch, next_offset) = blocking(move || load_city(&s, &st, 1)).await??;
     let source = open(next_offset).await.map_err(log_err)?;
     tracing::info!(epoch, next_offset, "stage 2 active on this worker");
     Ok(Held {

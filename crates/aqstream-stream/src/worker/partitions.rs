@@ -40,7 +40,7 @@ impl InProcessCity {
         let store = CheckpointStore::new(&shared.opts.state_dir, "city", &shared.opts.token);
         let s = shared.clone();
         let st = store.clone();
-        let (op, epoch) = blocking(move || load_city(&s, &st, partitions)).await??;
+        let (op, epoch, _) = blocking(move || load_city(&s, &st, partitions)).await??;
         Ok(InProcessCity {
             op: Some(op),
             store,
@@ -49,12 +49,13 @@ impl InProcessCity {
     }
 }
 
-/// Stage 2 from the newest checkpoint of `store`, and that checkpoint's epoch.
+/// Stage 2 from the newest checkpoint of `store`, that checkpoint's epoch and its next
+/// offset of the internal topic (0 without a checkpoint).
 pub(crate) fn load_city(
     shared: &Shared,
     store: &CheckpointStore,
     partitions: usize,
-) -> Result<(CityOperator, u64)> {
+) -> Result<(CityOperator, u64, i64)> {
     let det = crate::detect::detector(&shared.registry, &shared.cfg);
     match store.latest()? {
         Some(ck) => {
@@ -71,7 +72,7 @@ pub(crate) fn load_city(
                 det,
                 &ck.state,
             )?;
-            Ok((op, ck.epoch))
+            Ok((op, ck.epoch, ck.offset))
         }
         None => Ok((
             CityOperator::new(
@@ -81,6 +82,7 @@ pub(crate) fn load_city(
                 det,
                 partitions,
             ),
+            0,
             0,
         )),
     }
