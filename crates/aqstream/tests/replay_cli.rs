@@ -53,24 +53,33 @@ fn replay(sim: &Path, out: &Path, format: &str, readings: &str) -> serde_json::V
     serde_json::from_str(stdout.trim()).unwrap()
 }
 
+/// `aqstream simulate` of `scenario` into `sim`.
+fn simulate(sim: &Path, scenario: &str, seed: u32, minutes: u32, format: &str) {
+    ok(&aqstream()
+        .args(["simulate", "--scenario", scenario, "--format", format])
+        .args(["--seed", &seed.to_string()])
+        .args(["--duration-min", &minutes.to_string()])
+        .arg("--out-dir")
+        .arg(sim)
+        .output()
+        .unwrap());
+}
+
+/// `aqstream sql` over the history in `history`, as CSV.
+fn sql(history: &Path, query: &str) -> String {
+    ok(&aqstream()
+        .args(["sql", "--format", "csv", "--history-dir"])
+        .arg(history)
+        .arg(query)
+        .output()
+        .unwrap())
+}
+
 #[test]
 fn replay_is_deterministic_and_queryable() {
     let dir = tempfile::tempdir().unwrap();
     let sim = dir.path().join("sim");
-    ok(&aqstream()
-        .args([
-            "simulate",
-            "--scenario",
-            "steady",
-            "--seed",
-            "5",
-            "--duration-min",
-            "150",
-            "--out-dir",
-        ])
-        .arg(&sim)
-        .output()
-        .unwrap());
+    simulate(&sim, "steady", 5, 150, "json");
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let sa = replay(&sim, &a, "json", "readings.jsonl");
     let sb = replay(&sim, &b, "json", "readings.jsonl");
@@ -94,14 +103,7 @@ fn replay_is_deterministic_and_queryable() {
     }
 
     // The history answers SQL.
-    let q = |sql: &str| -> String {
-        ok(&aqstream()
-            .args(["sql", "--format", "csv", "--history-dir"])
-            .arg(a.join("history"))
-            .arg(sql)
-            .output()
-            .unwrap())
-    };
+    let q = |query: &str| sql(&a.join("history"), query);
     let n = q("SELECT count(*) AS n FROM readings");
     let n: u64 = n.lines().nth(1).unwrap().trim().parse().unwrap();
     assert_eq!(n, sa["accepted"].as_u64().unwrap());
@@ -114,22 +116,7 @@ fn replay_is_deterministic_and_queryable() {
     assert_eq!(al, sa["alerts"].as_u64().unwrap());
 
     // HJ 212 input through the same operators.
-    ok(&aqstream()
-        .args([
-            "simulate",
-            "--scenario",
-            "steady",
-            "--seed",
-            "5",
-            "--duration-min",
-            "20",
-            "--format",
-            "hj212",
-            "--out-dir",
-        ])
-        .arg(&sim)
-        .output()
-        .unwrap());
+    simulate(&sim, "steady", 5, 20, "hj212");
     let c = dir.path().join("c");
     let sc = replay(&sim, &c, "hj212", "readings.hj212");
     assert!(sc["accepted"].as_u64().unwrap() > 100 * 15, "{sc}");
@@ -141,20 +128,7 @@ fn replay_is_deterministic_and_queryable() {
 fn sensor_health_is_queryable() {
     let dir = tempfile::tempdir().unwrap();
     let sim = dir.path().join("sim");
-    ok(&aqstream()
-        .args([
-            "simulate",
-            "--scenario",
-            "faulty",
-            "--seed",
-            "11",
-            "--duration-min",
-            "90",
-            "--out-dir",
-        ])
-        .arg(&sim)
-        .output()
-        .unwrap());
+    simulate(&sim, "faulty", 11, 90, "json");
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(sim.join("truth.json")).unwrap()).unwrap();
     let mut expected: Vec<String> = truth["faults"]
@@ -171,15 +145,11 @@ fn sensor_health_is_queryable() {
     );
     let out = dir.path().join("out");
     replay(&sim, &out, "json", "readings.jsonl");
-    let csv = ok(&aqstream()
-        .args(["sql", "--format", "csv", "--history-dir"])
-        .arg(out.join("history"))
-        .arg(
-            "SELECT DISTINCT sensor_id FROM sensor_health \
-             WHERE problem = 'sentinel' AND state = 'raised' ORDER BY sensor_id",
-        )
-        .output()
-        .unwrap());
+    let csv = sql(
+        &out.join("history"),
+        "SELECT DISTINCT sensor_id FROM sensor_health \
+         WHERE problem = 'sentinel' AND state = 'raised' ORDER BY sensor_id",
+    );
     let found: Vec<String> = csv.lines().skip(1).map(|l| l.trim().to_string()).collect();
     assert_eq!(found, expected, "sentinel sensors in sensor_health");
 }

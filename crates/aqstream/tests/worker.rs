@@ -328,25 +328,23 @@ fn wait_complete(history: &Path, want: &Rows, timeout: Duration) -> Rows {
 fn assert_same(got: &Rows, want: &Rows) {
     assert_eq!(got.duplicates, 0, "doubled aggregate rows");
     assert_eq!(got.readings, want.readings, "readings in the history");
-    let missing: Vec<_> = want
-        .aggs
-        .keys()
-        .filter(|k| !got.aggs.contains_key(*k))
-        .take(5)
-        .collect();
-    let extra: Vec<_> = got
-        .aggs
-        .keys()
-        .filter(|k| !want.aggs.contains_key(*k))
-        .take(5)
-        .collect();
+    // Up to five keys of `a` that `b` lacks.
+    let only_in = |a: &Rows, b: &Rows| -> Vec<_> {
+        a.aggs
+            .keys()
+            .filter(|k| !b.aggs.contains_key(*k))
+            .take(5)
+            .cloned()
+            .collect()
+    };
+    let (missing, extra) = (only_in(want, got), only_in(got, want));
     let shown: Vec<String> = extra
         .iter()
         .map(|k| {
             let base = (k.0.clone(), k.1.clone(), k.2.clone(), k.3, 0);
             format!(
                 "{k:?}: {} (revision 0: {:?}, reference {:?})",
-                got.aggs[*k],
+                got.aggs[k],
                 got.aggs.get(&base),
                 want.aggs.get(&base)
             )
