@@ -152,9 +152,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
         .data_dir
         .or(file.data_dir.clone())
         .unwrap_or_else(|| "./aqstream-data".into());
-    let text = std::fs::read_to_string(&sensors)
-        .with_context(|| format!("cannot read the sensor registry {}", sensors.display()))?;
-    let registry = Arc::new(SensorRegistry::from_csv(&text)?);
+    let registry = super::load_registry(&sensors)?;
     tracing::info!(sensors = registry.len(), "sensor registry loaded");
 
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -31,6 +31,18 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// Reads the sensor registry (`sensors.csv`, contract section 1).
+pub fn load_registry(
+    path: &Path,
+) -> anyhow::Result<std::sync::Arc<aqstream_core::registry::SensorRegistry>> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the sensor registry {}", path.display()))?;
+    let registry = aqstream_core::registry::SensorRegistry::from_csv(&text)
+        .with_context(|| format!("bad sensor registry {}", path.display()))?;
+    Ok(std::sync::Arc::new(registry))
+}
+
 /// Reads a file, or stdin when the path is absent or `-`.
 pub fn read_input(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
     use anyhow::Context as _;

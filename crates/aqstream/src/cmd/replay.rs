@@ -2,7 +2,6 @@
 //! readings in arrival order, event time only, deterministic.
 
 use anyhow::Context as _;
-use aqstream_core::SensorRegistry;
 use aqstream_stream::StreamConfig;
 use aqstream_stream::replay::{InputFormat, ReplayOptions, replay};
 use clap::Args;
@@ -10,7 +9,6 @@ use serde::Deserialize;
 use std::io::{BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 /// Arguments of `aqstream replay`. Each flag is also an `AQSTREAM_*` variable; flags
 /// override the configuration file, which overrides the defaults.
@@ -59,9 +57,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         .sensors
         .or(file.sensors)
         .unwrap_or_else(|| "sensors.csv".into());
-    let text = std::fs::read_to_string(&sensors)
-        .with_context(|| format!("cannot read the sensor registry {}", sensors.display()))?;
-    let registry = Arc::new(SensorRegistry::from_csv(&text)?);
+    let registry = super::load_registry(&sensors)?;
     let input: Box<dyn Read + Send> = if a.readings.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {

@@ -28,7 +28,6 @@ use aqstream_connect::hj212_tcp::Hj212TcpConfig;
 use aqstream_connect::ingest::{IngestConfig, Ingester, IngesterConfig};
 use aqstream_connect::log::{LogSink, LogSource, topics};
 use aqstream_connect::mqtt::MqttConfig;
-use aqstream_core::SensorRegistry;
 use aqstream_core::hj212::Hj212Codec;
 use aqstream_history::StorageConfig;
 use aqstream_query::metrics::QueryMetrics;
@@ -42,7 +41,7 @@ use aqstream_web::{Cached, HistoryCityData, WebState};
 use clap::Args;
 use serde::Deserialize;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -206,12 +205,6 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn load_registry(path: &Path) -> anyhow::Result<Arc<SensorRegistry>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the sensor registry {}", path.display()))?;
-    Ok(Arc::new(SensorRegistry::from_csv(&text)?))
-}
-
 async fn serve(plan: Plan) -> anyhow::Result<()> {
     let Plan {
         file,
@@ -222,7 +215,7 @@ async fn serve(plan: Plan) -> anyhow::Result<()> {
         demo_format,
         quiet,
     } = plan;
-    let registry = load_registry(&sensors)?;
+    let registry = super::load_registry(&sensors)?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let metrics = MetricsRegistry::new();

@@ -172,9 +172,7 @@ pub fn run(a: WorkerArgs) -> anyhow::Result<ExitCode> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
         "--worker-id `{token}`: letters, digits, - and _ only"
     );
-    let text = std::fs::read_to_string(&sensors)
-        .with_context(|| format!("cannot read the sensor registry {}", sensors.display()))?;
-    let registry = Arc::new(SensorRegistry::from_csv(&text)?);
+    let registry = super::load_registry(&sensors)?;
     tracing::info!(sensors = registry.len(), "sensor registry loaded");
     let opts = WorkerOptions {
         config: file.stream.clone(),
