@@ -431,7 +431,9 @@ fn two_workers_split_the_partitions_and_the_survivor_takes_over() {
     );
     let w1 = w.worker("w1", h1);
     let mut w2 = w.worker("w2", h2);
-    // One group: the partitions are split between the two, none owned twice.
+    // One group: the partitions are split between the two, none owned twice. (On
+    // Tansu the group may keep rebalancing for a while; revoked partitions hand their
+    // work over through checkpoints, so the run progresses anyway.)
     wait_for(
         "both workers own partitions",
         Duration::from_secs(90),

@@ -428,11 +428,8 @@ async fn rebalance(
         match rb {
             Rebalance::Revoked(ps) => {
                 for p in ps {
-                    if owned.remove(&p).is_some() {
-                        tracing::info!(
-                            partition = p,
-                            "partition revoked; uncommitted work dropped"
-                        );
+                    if let Some(o) = owned.remove(&p) {
+                        hand_over(shared, p, o).await;
                     }
                 }
             }
@@ -444,6 +441,29 @@ async fn rebalance(
         }
     }
     Ok(())
+}
+
+/// Checkpoints a revoked partition's work, so its next owner resumes from there and a
+/// group that rebalances often still makes progress. Safe after the revocation: the
+/// checkpoint store fences epochs, so if the next owner already committed, this
+/// checkpoint is refused and the work is dropped (the new owner redoes it).
+async fn hand_over(shared: &Shared, p: i32, mut o: Owned) {
+    let Some(mut op) = o.op.take().filter(|_| o.dirty) else {
+        tracing::info!(partition = p, "partition revoked");
+        return;
+    };
+    let (s, store, epoch) = (shared.clone(), o.store.clone(), o.epoch + 1);
+    match blocking(move || checkpoint_partition(&s, &mut op, &store, epoch)).await {
+        Ok(Ok(())) => tracing::info!(partition = p, epoch, "partition revoked; work checkpointed"),
+        Ok(Err(e)) => tracing::info!(
+            partition = p,
+            "partition revoked; uncommitted work dropped: {e}"
+        ),
+        Err(e) => tracing::warn!(
+            partition = p,
+            "partition revoked; uncommitted work dropped: {e}"
+        ),
+    }
 }
 
 async fn assign(
