@@ -13,7 +13,7 @@
 
 use crate::config::{HOUR, QaConfig};
 use crate::directory::SensorDirectory;
-use aqstream_core::geo::haversine_m;
+use aqstream_core::geo::{LocalPlane, haversine_m};
 use aqstream_core::registry::SensorKind;
 use aqstream_core::time::EpochMillis;
 use std::collections::{HashMap, VecDeque};
@@ -232,34 +232,53 @@ fn close_hour(st: &mut SensorDrift, keep: usize) {
 }
 
 /// For each pollutant sensor, the nearest other pollutant sensors within `radius_m`
-/// (at most `k`), found through a grid of `radius_m` cells.
+/// (at most `k`, nearest first, ties by index).
+///
+/// Sensors go into a grid of `radius_m / 16` cells on a local plane; each sensor's
+/// search walks rings of cells outwards and stops once the ring can no longer hold
+/// anything nearer than the `k`-th candidate already found (or lies beyond the
+/// radius). A dense network of 100 000 terminals thus costs a few hundred distance
+/// computations per sensor, not one per pair (a radius-sized grid made that about
+/// 5 × 10⁹ haversines, minutes of start-up). Distances are haversine, as before; the
+/// plane only bounds which cells can matter (with a 20 % margin for its distortion
+/// over a city).
 fn neighbours(dir: &SensorDirectory, radius_m: f64, k: usize) -> Vec<Vec<u32>> {
     let sensors = dir.registry().sensors();
-    let deg_lat = radius_m / 111_000.0;
-    let mut grid: HashMap<(i64, i64), Vec<u32>> = HashMap::new();
-    let cell = |lat: f64, lon: f64| {
-        let deg_lon = deg_lat / lat.to_radians().cos().abs().max(0.01);
-        (
-            (lat / deg_lat).floor() as i64,
-            (lon / deg_lon).floor() as i64,
-        )
-    };
-    for (i, s) in sensors.iter().enumerate() {
-        if s.kind != SensorKind::Met {
-            grid.entry(cell(s.lat, s.lon)).or_default().push(i as u32);
-        }
-    }
     let mut out = vec![Vec::new(); sensors.len()];
-    for (i, s) in sensors.iter().enumerate() {
-        if s.kind == SensorKind::Met {
-            continue;
-        }
-        let (cy, cx) = cell(s.lat, s.lon);
-        let mut near: Vec<(f64, u32)> = Vec::new();
-        for dy in -1..=1 {
-            for dx in -1..=1 {
-                for &j in grid.get(&(cy + dy, cx + dx)).map_or(&[][..], Vec::as_slice) {
-                    if j as usize == i {
+    let pollutant: Vec<u32> = (0..sensors.len() as u32)
+        .filter(|&i| sensors[i as usize].kind != SensorKind::Met)
+        .collect();
+    if pollutant.is_empty() || k == 0 {
+        return out;
+    }
+    let (lat0, lon0) = {
+        let n = pollutant.len() as f64;
+        let (a, b) = pollutant.iter().fold((0.0, 0.0), |(a, b), &i| {
+            let s = &sensors[i as usize];
+            (a + s.lat, b + s.lon)
+        });
+        (a / n, b / n)
+    };
+    let plane = LocalPlane::new(lat0, lon0);
+    let cell_m = radius_m / 16.0;
+    let cell = |i: u32| {
+        let s = &sensors[i as usize];
+        let (x, y) = plane.to_xy(s.lat, s.lon);
+        ((x / cell_m).floor() as i64, (y / cell_m).floor() as i64)
+    };
+    let mut grid: HashMap<(i64, i64), Vec<u32>> = HashMap::new();
+    for &i in &pollutant {
+        grid.entry(cell(i)).or_default().push(i);
+    }
+    let mut near: Vec<(f64, u32)> = Vec::new();
+    for &i in &pollutant {
+        let s = &sensors[i as usize];
+        let (cx, cy) = cell(i);
+        near.clear();
+        for ring in 0i64.. {
+            for (dx, dy) in ring_cells(ring) {
+                for &j in grid.get(&(cx + dx, cy + dy)).map_or(&[][..], Vec::as_slice) {
+                    if j == i {
                         continue;
                     }
                     let o = &sensors[j as usize];
@@ -269,12 +288,36 @@ fn neighbours(dir: &SensorDirectory, radius_m: f64, k: usize) -> Vec<Vec<u32>> {
                     }
                 }
             }
+            // Anything in ring + 1 or beyond is at least `ring` whole cells away.
+            let beyond = 0.8 * ring as f64 * cell_m;
+            if beyond > radius_m {
+                break;
+            }
+            if near.len() >= k {
+                near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                if near[k - 1].0 < beyond {
+                    break;
+                }
+            }
         }
         near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        near.truncate(k);
-        out[i] = near.into_iter().map(|(_, j)| j).collect();
+        out[i as usize] = near.iter().take(k).map(|&(_, j)| j).collect();
     }
     out
+}
+
+/// The cell offsets at Chebyshev distance `ring` from the centre.
+fn ring_cells(ring: i64) -> impl Iterator<Item = (i64, i64)> {
+    (-ring..=ring).flat_map(move |dy| {
+        let step = if dy.abs() == ring {
+            1
+        } else {
+            (2 * ring).max(1)
+        };
+        (-ring..=ring)
+            .step_by(step as usize)
+            .map(move |dx| (dx, dy))
+    })
 }
 
 #[cfg(test)]
@@ -292,6 +335,57 @@ mod tests {
         }
         csv.push_str("FAR,g,41.0,118.0,D,lowcost\nMET,g,39.9,116.6,D,met\n");
         SensorDirectory::new(Arc::new(SensorRegistry::from_csv(&csv).unwrap()))
+    }
+
+    /// The ring search finds exactly what comparing every pair finds, on a dense
+    /// network with clusters, exact ties and isolated sensors.
+    #[test]
+    fn ring_search_equals_all_pairs() {
+        let mut csv = String::from("sensor_id,gateway_id,lat,lon,district,kind\n");
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for i in 0..1500 {
+            // A 40 x 30 km city, denser in its middle.
+            let (a, b) = (rnd(), rnd());
+            let (lat, lon) = if i % 3 == 0 {
+                (39.85 + 0.02 * a, 116.60 + 0.02 * b)
+            } else {
+                (39.70 + 0.27 * a, 116.40 + 0.47 * b)
+            };
+            let kind = if i % 50 == 0 { "met" } else { "lowcost" };
+            csv.push_str(&format!("S{i},g,{lat:.6},{lon:.6},D,{kind}\n"));
+        }
+        // Exact ties: four sensors at the same point, and two far away on their own.
+        for i in 0..4 {
+            csv.push_str(&format!("T{i},g,39.8,116.5,D,lowcost\n"));
+        }
+        csv.push_str("FAR1,g,41.0,118.0,D,lowcost\nFAR2,g,41.01,118.0,D,lowcost\n");
+        let dir = SensorDirectory::new(Arc::new(SensorRegistry::from_csv(&csv).unwrap()));
+        for (radius, k) in [(5_000.0, 8), (800.0, 3), (20_000.0, 30)] {
+            let got = neighbours(&dir, radius, k);
+            let sensors = dir.registry().sensors();
+            for (i, s) in sensors.iter().enumerate() {
+                let mut all: Vec<(f64, u32)> = Vec::new();
+                if s.kind != SensorKind::Met {
+                    for (j, o) in sensors.iter().enumerate() {
+                        let d = haversine_m(s.lat, s.lon, o.lat, o.lon);
+                        if j != i && o.kind != SensorKind::Met && d <= radius {
+                            all.push((d, j as u32));
+                        }
+                    }
+                }
+                all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                let want: Vec<u32> = all.iter().take(k).map(|&(_, j)| j).collect();
+                assert_eq!(got[i], want, "sensor {} radius {radius} k {k}", s.sensor_id);
+            }
+        }
+        let far = dir.index_of("FAR1").unwrap() as usize;
+        assert_eq!(neighbours(&dir, 5_000.0, 8)[far].len(), 1);
     }
 
     #[test]
