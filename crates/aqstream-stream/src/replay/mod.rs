@@ -2,29 +2,43 @@
 //! event time only, deterministically.
 //!
 //! The file is one partition: stage 1 runs over it record by record, stage 2 runs
-//! in-process on stage 1's output, and at the end of input every window is flushed.
-//! History epochs are cut every `replay_epoch_readings` accepted readings, so file
-//! names and contents are the same on every run. A reader thread decodes the input
-//! ahead of the operators (in order).
+//! on stage 1's output, and at the end of input every window is flushed. History
+//! epochs are cut every `replay_epoch_readings` accepted readings, so file names and
+//! contents are the same on every run.
+//!
+//! The chain is a pipeline of threads joined by bounded channels, each stage seeing
+//! its input in the same order as a sequential run would:
+//!
+//! ```text
+//! reader (decode) ──▶ stage 1 ──▶ stage 2 + alerts (calling thread) ──▶ history writer
+//! ```
+//!
+//! Stage 1 hands its epoch to stage 2 in the stream of its messages, at the point
+//! where it cut it; stage 2 cuts its own epoch there and passes both to the writer.
+//! Reads of the history (late data) wait for the epochs their stage has cut
+//! ([`fence`]), so the output is the same, byte for byte, as one thread's.
 
 use crate::archive::Archive;
+use crate::city::Sequenced;
 use crate::config::StreamConfig;
 use crate::detect::Detect;
 use crate::directory::SensorDirectory;
 use crate::error::{Result, StreamError};
 use crate::history::{EpochFiles, ParquetArchive, publish, write_epoch};
 use crate::plan::SegmentPlan;
-use crate::stage1::{PartitionOperator, Stage1Output};
-use crate::stage2::{CityOperator, CityOutput};
-use aqstream_core::Reading;
-use aqstream_core::hj212::{Hj212Codec, UnitTable};
-use aqstream_core::json::{DecodeMode, decode_payload};
+use crate::stage1::{EpochData, PartitionOperator, Stage1Output};
+use crate::stage2::{CityEpoch, CityOperator, CityOutput};
 use aqstream_core::registry::SensorRegistry;
-use aqstream_core::validate::{ValidationPolicy, apply_quality_flags, check_ranges};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+mod fence;
+mod reader;
+
+use fence::{Fence, FencedArchive};
+use reader::{Item, spawn_reader};
 
 /// The input format of a replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,10 +100,23 @@ pub struct ReplaySummary {
     pub epochs: u64,
 }
 
-/// Decoded input, in order.
-enum Item {
-    Readings(Vec<Reading>, u64, u64),
+/// What stage 1 hands to stage 2, in order.
+enum Stage1Msg {
+    /// Messages for stage 2 and the counts of the readings that produced them.
+    Batch(Vec<Sequenced>, ReplaySummary),
+    /// Stage 1 cut an epoch here.
+    Epoch(EpochData),
+    /// End of input: stage 1 flushed; its last epoch.
+    End(EpochData),
+    /// Stage 1 failed.
     Error(StreamError),
+}
+
+/// One epoch of both stages, for the writer.
+struct EpochJob {
+    epoch: u64,
+    stage1: EpochData,
+    stage2: CityEpoch,
 }
 
 /// Runs a replay of `input` (read to its end) and writes alerts as JSON lines to
@@ -123,83 +150,186 @@ pub fn replay(
         state.path(),
         rt.handle().clone(),
     )?);
+    let fence = Arc::new(Fence::default());
+    let view1 = Arc::new(FencedArchive::new(Arc::clone(&archive), Arc::clone(&fence)));
+    let view2 = Arc::new(FencedArchive::new(archive, Arc::clone(&fence)));
     let cfg = Arc::new(opts.config.clone());
     let dir = Arc::new(SensorDirectory::new(Arc::clone(&registry)));
     let plan = Arc::new(SegmentPlan::new()?);
-    let mut s1 = PartitionOperator::new(
+    let s1 = PartitionOperator::new(
         0,
         Arc::clone(&cfg),
         Arc::clone(&dir),
         plan,
-        Arc::clone(&archive),
+        Arc::clone(&view1) as Arc<dyn Archive>,
     );
-    let mut s2 = CityOperator::new(Arc::clone(&cfg), Arc::clone(&dir), archive, detector, 1);
-    let mut summary = ReplaySummary::default();
-    let rx = spawn_reader(input, opts.format, Arc::clone(&registry));
-    let mut o1 = Stage1Output::default();
-    let mut o2 = CityOutput::default();
-    let mut epoch = 0u64;
-    let epoch_size = cfg.replay_epoch_readings;
-    let mut write = |s1: &mut PartitionOperator,
-                     s2: &mut CityOperator,
-                     summary: &mut ReplaySummary|
-     -> Result<()> {
-        epoch += 1;
-        write_both(history, state.path(), epoch, s1, s2)?;
-        summary.epochs = epoch;
-        Ok(())
-    };
-    for item in rx {
-        let (readings, lines, rejected) = match item {
-            Item::Readings(r, l, j) => (r, l, j),
-            Item::Error(e) => return Err(e),
-        };
-        summary.lines += lines;
-        summary.rejected += rejected;
-        summary.readings += readings.len() as u64;
-        for r in readings {
-            s1.push_reading(r, &mut o1)?;
-            if !o1.city.is_empty() {
-                route(&mut o1, &mut s2, &mut o2, &mut summary, alerts_out)?;
-            }
-            if s1.epoch_len() >= epoch_size {
-                write(&mut s1, &mut s2, &mut summary)?;
-            }
-        }
-    }
-    s1.flush(&mut o1)?;
-    route(&mut o1, &mut s2, &mut o2, &mut summary, alerts_out)?;
-    s2.flush(&mut o2)?;
-    drain2(&mut o2, &mut summary, alerts_out)?;
-    write(&mut s1, &mut s2, &mut summary)?;
-    alerts_out
-        .flush()
-        .map_err(|e| StreamError::io("alerts output", e))?;
+    let s2 = CityOperator::new(
+        Arc::clone(&cfg),
+        dir,
+        Arc::clone(&view2) as Arc<dyn Archive>,
+        detector,
+        1,
+    );
+    let decoded = spawn_reader(input, opts.format, registry);
+    let result = std::thread::scope(|scope| {
+        let (tx1, rx1) = sync_channel::<Stage1Msg>(16);
+        let (txw, rxw) = sync_channel::<EpochJob>(1);
+        let epoch_size = cfg.replay_epoch_readings;
+        let stage1 = std::thread::Builder::new()
+            .name("replay-stage1".into())
+            .spawn_scoped(scope, move || {
+                run_stage1(s1, decoded, &tx1, &view1, epoch_size)
+            })
+            .map_err(|e| StreamError::io("replay stage 1 thread", e))?;
+        let state_dir = state.path();
+        let writer = std::thread::Builder::new()
+            .name("replay-writer".into())
+            .spawn_scoped(scope, || run_writer(history, state_dir, rxw, &fence))
+            .map_err(|e| StreamError::io("replay writer thread", e))?;
+        let summary = run_stage2(s2, rx1, txw, &view2, alerts_out);
+        // Stage 2 returned: its channels are closed, so both threads end.
+        let r1 = stage1.join();
+        let rw = writer.join();
+        let summary = summary?;
+        rw.map_err(|_| StreamError::Invalid("the history writer panicked".into()))??;
+        r1.map_err(|_| StreamError::Invalid("replay stage 1 panicked".into()))?;
+        Ok::<_, StreamError>(summary)
+    });
     drop(rt);
-    Ok(summary)
+    result
 }
 
-fn route(
-    o1: &mut Stage1Output,
-    s2: &mut CityOperator,
-    o2: &mut CityOutput,
-    summary: &mut ReplaySummary,
-    alerts_out: &mut dyn Write,
-) -> Result<()> {
-    for m in o1.city.drain(..) {
-        s2.apply(&m, o2)?;
+/// Stage 1's thread: every decoded reading through the partition operator.
+fn run_stage1(
+    mut s1: PartitionOperator,
+    decoded: Receiver<Item>,
+    tx: &SyncSender<Stage1Msg>,
+    view: &FencedArchive,
+    epoch_size: usize,
+) {
+    let mut o1 = Stage1Output::default();
+    let mut counts = ReplaySummary::default();
+    let mut step = || -> Result<bool> {
+        for item in &decoded {
+            let (readings, lines, rejected) = match item {
+                Item::Readings(r, l, j) => (r, l, j),
+                Item::Error(e) => return Err(e),
+            };
+            counts.lines += lines;
+            counts.rejected += rejected;
+            counts.readings += readings.len() as u64;
+            for r in readings {
+                s1.push_reading(r, &mut o1)?;
+                if s1.epoch_len() >= epoch_size {
+                    if !send_batch(tx, &mut o1, &mut counts) {
+                        return Ok(false);
+                    }
+                    view.cut();
+                    if tx.send(Stage1Msg::Epoch(s1.take_epoch())).is_err() {
+                        return Ok(false);
+                    }
+                }
+            }
+            if !send_batch(tx, &mut o1, &mut counts) {
+                return Ok(false);
+            }
+        }
+        s1.flush(&mut o1)?;
+        if !send_batch(tx, &mut o1, &mut counts) {
+            return Ok(false);
+        }
+        view.cut();
+        Ok(tx.send(Stage1Msg::End(s1.take_epoch())).is_ok())
+    };
+    if let Err(e) = step() {
+        let _ = tx.send(Stage1Msg::Error(e));
     }
-    summary.accepted += o1.accepted;
-    summary.late += o1.late;
-    summary.duplicates += o1.duplicates;
-    summary.sensor_rows += o1.rows.len() as u64;
-    summary.health_events += o1.health.len() as u64;
+}
+
+/// Sends stage 1's pending output and counts; `false` when stage 2 has stopped.
+fn send_batch(
+    tx: &SyncSender<Stage1Msg>,
+    o1: &mut Stage1Output,
+    counts: &mut ReplaySummary,
+) -> bool {
+    counts.accepted += o1.accepted;
+    counts.late += o1.late;
+    counts.duplicates += o1.duplicates;
+    counts.sensor_rows += o1.rows.len() as u64;
+    counts.health_events += o1.health.len() as u64;
     o1.rows.clear();
     o1.health.clear();
     o1.accepted = 0;
     o1.late = 0;
     o1.duplicates = 0;
-    drain2(o2, summary, alerts_out)
+    let city = std::mem::take(&mut o1.city);
+    if city.is_empty() && *counts == ReplaySummary::default() {
+        return true;
+    }
+    tx.send(Stage1Msg::Batch(city, std::mem::take(counts)))
+        .is_ok()
+}
+
+/// Stage 2 on the calling thread: applies stage 1's messages, writes alerts, and
+/// passes each epoch of both stages to the writer.
+fn run_stage2(
+    mut s2: CityOperator,
+    rx: Receiver<Stage1Msg>,
+    txw: SyncSender<EpochJob>,
+    view: &FencedArchive,
+    alerts_out: &mut dyn Write,
+) -> Result<ReplaySummary> {
+    let mut summary = ReplaySummary::default();
+    let mut o2 = CityOutput::default();
+    let mut epoch = 0u64;
+    let mut hand_over = |s2: &mut CityOperator, stage1: EpochData| -> Result<()> {
+        epoch += 1;
+        view.cut();
+        let job = EpochJob {
+            epoch,
+            stage1,
+            stage2: s2.take_epoch(),
+        };
+        txw.send(job)
+            .map_err(|_| StreamError::Invalid("the history writer stopped".into()))
+    };
+    for msg in rx {
+        match msg {
+            Stage1Msg::Batch(city, counts) => {
+                add(&mut summary, &counts);
+                for m in &city {
+                    s2.apply(m, &mut o2)?;
+                }
+                drain2(&mut o2, &mut summary, alerts_out)?;
+            }
+            Stage1Msg::Epoch(d1) => hand_over(&mut s2, d1)?,
+            Stage1Msg::End(d1) => {
+                s2.flush(&mut o2)?;
+                drain2(&mut o2, &mut summary, alerts_out)?;
+                hand_over(&mut s2, d1)?;
+                alerts_out
+                    .flush()
+                    .map_err(|e| StreamError::io("alerts output", e))?;
+                summary.epochs = epoch;
+                return Ok(summary);
+            }
+            Stage1Msg::Error(e) => return Err(e),
+        }
+    }
+    Err(StreamError::Invalid(
+        "replay stage 1 stopped before the end of input".into(),
+    ))
+}
+
+fn add(sum: &mut ReplaySummary, c: &ReplaySummary) {
+    sum.lines += c.lines;
+    sum.rejected += c.rejected;
+    sum.readings += c.readings;
+    sum.accepted += c.accepted;
+    sum.late += c.late;
+    sum.duplicates += c.duplicates;
+    sum.sensor_rows += c.sensor_rows;
+    sum.health_events += c.health_events;
 }
 
 fn drain2(
@@ -218,22 +348,36 @@ fn drain2(
     Ok(())
 }
 
+/// The history writer's thread: writes and publishes the epochs in order.
+fn run_writer(history: &Path, state: &Path, rx: Receiver<EpochJob>, fence: &Fence) -> Result<()> {
+    let result = (|| -> Result<()> {
+        for job in rx {
+            let epoch = job.epoch;
+            write_both(history, state, job)?;
+            fence.published(epoch);
+        }
+        Ok(())
+    })();
+    match &result {
+        Ok(()) => fence.stop("the replay ended"),
+        Err(e) => fence.stop(&e.to_string()),
+    }
+    result
+}
+
 /// Writes and publishes one epoch of both stages.
-fn write_both(
-    history: &Path,
-    state: &Path,
-    epoch: u64,
-    s1: &mut PartitionOperator,
-    s2: &mut CityOperator,
-) -> Result<()> {
-    let d1 = s1.take_epoch();
+fn write_both(history: &Path, state: &Path, job: EpochJob) -> Result<()> {
+    let EpochJob {
+        epoch,
+        stage1: d1,
+        stage2: d2,
+    } = job;
     let files1 = EpochFiles {
         readings: d1.readings,
         rows: d1.rows,
         health: d1.health,
         ..EpochFiles::default()
     };
-    let d2 = s2.take_epoch();
     let files2 = EpochFiles {
         rows: d2.rows,
         health: d2.health,
@@ -246,75 +390,4 @@ fn write_both(
         history, state, "city", epoch, "replay", files2,
     )?);
     publish(&staged)
-}
-
-/// Reads and decodes the input on a thread of its own, in blocks of lines.
-fn spawn_reader(
-    input: Box<dyn Read + Send>,
-    format: InputFormat,
-    registry: Arc<SensorRegistry>,
-) -> Receiver<Item> {
-    let (tx, rx) = sync_channel::<Item>(8);
-    std::thread::Builder::new()
-        .name("replay-reader".into())
-        .spawn(move || {
-            let mut reader = BufReader::with_capacity(1 << 20, input);
-            let codec = Hj212Codec::new(UnitTable::default());
-            let policy = ValidationPolicy::default();
-            let mut line = Vec::with_capacity(1024);
-            let mut block = Vec::with_capacity(4096);
-            let (mut lines, mut rejected) = (0u64, 0u64);
-            loop {
-                line.clear();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) => {
-                        let _ = tx.send(Item::Error(StreamError::io("replay input", e)));
-                        return;
-                    }
-                }
-                lines += 1;
-                let text = trim(&line);
-                if text.is_empty() {
-                    continue;
-                }
-                let mut accept = |r: Result<Reading, _>| match r {
-                    Ok(mut r)
-                        if registry.get(&r.sensor_id).is_some() && check_ranges(&r).is_ok() =>
-                    {
-                        apply_quality_flags(&mut r, &policy);
-                        block.push(r);
-                        0
-                    }
-                    _ => 1,
-                };
-                rejected += match format {
-                    InputFormat::Json => match decode_payload(text, DecodeMode::Canonical) {
-                        Ok(items) => items.into_iter().map(|it| accept(it.result)).sum(),
-                        Err(_) => 1,
-                    },
-                    InputFormat::Hj212 => accept(codec.decode(text)),
-                };
-                if block.len() >= 4096 {
-                    let b = std::mem::replace(&mut block, Vec::with_capacity(4096));
-                    if tx.send(Item::Readings(b, lines, rejected)).is_err() {
-                        return;
-                    }
-                    lines = 0;
-                    rejected = 0;
-                }
-            }
-            let _ = tx.send(Item::Readings(block, lines, rejected));
-        })
-        .expect("spawn the replay reader");
-    rx
-}
-
-fn trim(line: &[u8]) -> &[u8] {
-    let mut end = line.len();
-    while end > 0 && matches!(line[end - 1], b'\n' | b'\r' | b' ' | b'\t') {
-        end -= 1;
-    }
-    &line[..end]
 }

@@ -25,4 +25,4 @@ pub mod qa;
 mod snapshot;
 mod state;
 
-pub use state::{PartitionOperator, Stage1Output};
+pub use state::{EpochData, PartitionOperator, Stage1Output};
