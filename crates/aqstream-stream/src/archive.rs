@@ -8,6 +8,7 @@ use crate::window::WindowId;
 use aqstream_core::Reading;
 use aqstream_core::time::EpochMillis;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Published history (everything up to the previous checkpoint of the caller).
 pub trait Archive: Send + Sync {
@@ -41,9 +42,9 @@ pub trait Archive: Send + Sync {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LedgerEntry {
     /// The sensor.
-    pub sensor_id: String,
+    pub sensor_id: Arc<str>,
     /// Its district.
-    pub district: String,
+    pub district: Arc<str>,
     /// Start of the minute.
     pub minute_start: EpochMillis,
     /// Left out of district aggregates (fast clock, drift).

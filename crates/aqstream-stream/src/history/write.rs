@@ -4,7 +4,7 @@ use crate::archive::LedgerEntry;
 use crate::error::{Result, StreamError};
 use crate::health::HealthEvent;
 use crate::partial::{NS, SCALARS};
-use crate::rows::{AggregateRow, aggregates_batch, health_batch, sort_health, sort_rows};
+use crate::rows::{AggregateRow, aggregates_batch, health_batch, sort_health};
 use aqstream_core::alert::Alert;
 use aqstream_core::arrow::{UTC, alerts_schema, ts_type};
 use aqstream_core::time::{DAY_MS, EpochMillis, utc_date};
@@ -19,7 +19,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, Timestamp
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 
 use std::path::{Path, PathBuf};
@@ -126,9 +126,7 @@ pub fn write_epoch(
         }
     }
     // By date first (one file per date), then by key and time within the date.
-    let mut rows = data.rows;
-    sort_rows(&mut rows);
-    rows.sort_by_key(|r| r.window.start.div_euclid(DAY_MS));
+    let rows = sorted_rows(data.rows);
     for (date, chunk) in group_by_date(&rows, |r| r.window.start) {
         stage(history, "aggregates", &date, &aggregates_batch(chunk)?)?;
     }
@@ -151,26 +149,70 @@ pub fn write_epoch(
     for (date, chunk) in group_by_date(&alerts, |a| a.detected_at) {
         stage(history, "alerts", &date, &alerts_batch(chunk)?)?;
     }
-    let mut ledger = data.ledger;
-    ledger.sort_by(|a, b| {
-        (
-            a.minute_start.div_euclid(DAY_MS),
-            &a.sensor_id,
-            a.minute_start,
-            a.version,
-        )
-            .cmp(&(
-                b.minute_start.div_euclid(DAY_MS),
-                &b.sensor_id,
-                b.minute_start,
-                b.version,
-            ))
-    });
+    let ledger = sorted_ledger(data.ledger);
     for (date, chunk) in group_by_date(&ledger, |e| e.minute_start) {
         stage(state, "ledger", &date, &ledger_batch(chunk)?)?;
     }
     let _ = health_batch; // (re-exported for callers)
     Ok(out)
+}
+
+/// The rank of each distinct string in sorted order: sorting by rank is sorting by
+/// the string, without a string comparison per pair of items.
+fn ranks<'a>(keys: impl Iterator<Item = &'a str>) -> HashMap<&'a str, u32> {
+    let mut distinct: Vec<&str> = keys.collect::<HashSet<_>>().into_iter().collect();
+    distinct.sort_unstable();
+    distinct
+        .into_iter()
+        .enumerate()
+        .map(|(i, k)| (k, i as u32))
+        .collect()
+}
+
+/// `items` in the order of `order` (a permutation of their indices).
+fn permute<T>(items: Vec<T>, order: impl Iterator<Item = usize>) -> Vec<T> {
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    order
+        .map(|i| slots[i].take().expect("a permutation"))
+        .collect()
+}
+
+/// Aggregate rows in file order: by date, then as [`crate::rows::sort_rows`] orders them (scope,
+/// key, window start, window length, revision), ties in arrival order.
+fn sorted_rows(rows: Vec<AggregateRow>) -> Vec<AggregateRow> {
+    let order = {
+        let rank = ranks(rows.iter().map(|r| &*r.key));
+        let mut keys: Vec<_> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let w = r.window;
+                let day = w.start.div_euclid(DAY_MS);
+                (day, r.scope, rank[&*r.key], w.start, w.kind, r.revision, i)
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|k| k.6).collect::<Vec<_>>()
+    };
+    permute(rows, order.into_iter())
+}
+
+/// Ledger entries in file order: by date, sensor, minute, version.
+fn sorted_ledger(ledger: Vec<LedgerEntry>) -> Vec<LedgerEntry> {
+    let order = {
+        let rank = ranks(ledger.iter().map(|e| &*e.sensor_id));
+        let mut keys: Vec<_> = ledger
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let day = e.minute_start.div_euclid(DAY_MS);
+                (day, rank[&*e.sensor_id], e.minute_start, e.version, i)
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|k| k.4).collect::<Vec<_>>()
+    };
+    permute(ledger, order.into_iter())
 }
 
 /// Consecutive runs of items with the same UTC date (items must be sorted by date:
@@ -378,8 +420,8 @@ pub(crate) fn ledger_entries(b: &RecordBatch) -> Result<Vec<LedgerEntry>> {
         values.wx = get(NS);
         values.wy = get(NS + 1);
         out.push(LedgerEntry {
-            sensor_id: sensor.value(i).to_string(),
-            district: district.value(i).to_string(),
+            sensor_id: Arc::from(sensor.value(i)),
+            district: Arc::from(district.value(i)),
             minute_start: minute.value(i),
             excluded: excluded.value(i),
             version: version.value(i),
@@ -438,4 +480,74 @@ pub fn alerts_batch(alerts: &[Alert]) -> Result<RecordBatch> {
         Arc::new(wd.finish()),
     ];
     Ok(RecordBatch::try_new(alerts_schema(), cols)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partial::{Partial, Stats};
+    use crate::rows::{Scope, sort_rows};
+    use crate::window::{WindowId, WindowKind};
+
+    /// The ranked sort puts rows in the order of the string sort it replaces (the
+    /// day first, then `sort_rows`, ties in arrival order).
+    #[test]
+    fn ranked_sorts_equal_the_string_sorts() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let keys: Vec<Arc<str>> = ["b", "a", "TZ-10", "TZ-9", "TZ-100", "Z", ""]
+            .into_iter()
+            .map(Arc::from)
+            .collect();
+        let mut rows = Vec::new();
+        let mut ledger = Vec::new();
+        for i in 0..3_000 {
+            let kind = WindowKind::ALL[rnd(4) as usize];
+            let start = 1_795_305_600_000 + rnd(3 * 24 * 60) as i64 * 60_000;
+            let key = Arc::clone(&keys[rnd(keys.len() as u64) as usize]);
+            rows.push(AggregateRow {
+                scope: if rnd(3) == 0 {
+                    Scope::District
+                } else {
+                    Scope::Sensor
+                },
+                key: Arc::clone(&key),
+                district: Arc::from("D"),
+                window: WindowId {
+                    kind,
+                    start: kind.start_of(start),
+                },
+                stats: Stats::of(&Partial::default(), kind, 0.0),
+                nowcast_pm25: None,
+                revision: rnd(2) as i32,
+                emitted_at: i, // tells equal keys apart by arrival
+            });
+            ledger.push(LedgerEntry {
+                sensor_id: key,
+                district: Arc::from("D"),
+                minute_start: start,
+                excluded: false,
+                version: rnd(3) as i64,
+                values: Default::default(),
+            });
+        }
+        let mut want = rows.clone();
+        sort_rows(&mut want);
+        want.sort_by_key(|r| r.window.start.div_euclid(DAY_MS));
+        assert_eq!(sorted_rows(rows), want);
+        let mut want = ledger.clone();
+        want.sort_by(|a, b| {
+            let k = |e: &LedgerEntry| {
+                let day = e.minute_start.div_euclid(DAY_MS);
+                (day, Arc::clone(&e.sensor_id), e.minute_start, e.version)
+            };
+            k(a).cmp(&k(b))
+        });
+        assert_eq!(sorted_ledger(ledger), want);
+    }
 }

@@ -173,7 +173,7 @@ pub fn replay(
     let decoded = spawn_reader(input, opts.format, registry);
     let result = std::thread::scope(|scope| {
         let (tx1, rx1) = sync_channel::<Stage1Msg>(16);
-        let (txw, rxw) = sync_channel::<EpochJob>(1);
+        let (txw, rxw) = sync_channel::<EpochJob>(0);
         let epoch_size = cfg.replay_epoch_readings;
         let stage1 = std::thread::Builder::new()
             .name("replay-stage1".into())

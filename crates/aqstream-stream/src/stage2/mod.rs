@@ -529,8 +529,8 @@ impl CityOperator {
         for (id, e) in b.entries {
             self.ledger_version += 1;
             self.epoch.ledger.push(LedgerEntry {
-                sensor_id: id.to_string(),
-                district: self.dir.district_name(e.district).to_string(),
+                sensor_id: id,
+                district: Arc::clone(self.dir.district_name(e.district)),
                 minute_start: m,
                 excluded: !e.counts(),
                 version: self.ledger_version,
@@ -552,8 +552,8 @@ impl CityOperator {
                 .is_some_and(|i| self.drift.is_drifting(i));
             self.ledger_version += 1;
             let entry = LedgerEntry {
-                sensor_id: u.sensor_id.to_string(),
-                district: self.dir.district_name(district).to_string(),
+                sensor_id: Arc::clone(&u.sensor_id),
+                district: Arc::clone(self.dir.district_name(district)),
                 minute_start: u.minute_start,
                 excluded: u.excluded || drifting,
                 version: self.ledger_version,
@@ -634,10 +634,10 @@ impl CityOperator {
             self.epoch
                 .ledger
                 .iter()
-                .filter(|e| e.district == district && (from..to).contains(&e.minute_start))
+                .filter(|e| &*e.district == district && (from..to).contains(&e.minute_start))
                 .cloned(),
         );
-        let mut latest: BTreeMap<(EpochMillis, String), LedgerEntry> = BTreeMap::new();
+        let mut latest: BTreeMap<(EpochMillis, Arc<str>), LedgerEntry> = BTreeMap::new();
         for e in all {
             let k = (e.minute_start, e.sensor_id.clone());
             match latest.get(&k) {
