@@ -5,6 +5,7 @@
 //! TZ-0001,gw-tz-01,39.9092,116.6573,Tongzhou-Center,lowcost
 //! ```
 
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::str::FromStr;
@@ -87,7 +88,7 @@ pub enum RegistryError {
 #[derive(Debug, Clone, Default)]
 pub struct SensorRegistry {
     sensors: Vec<SensorInfo>,
-    by_id: HashMap<String, usize>,
+    by_id: FxHashMap<String, usize>,
 }
 
 const COLUMNS: [&str; 6] = ["sensor_id", "gateway_id", "lat", "lon", "district", "kind"];
@@ -131,7 +132,7 @@ fn parse_coord(s: &str, name: &str, lim: f64) -> Result<f64, String> {
 impl SensorRegistry {
     /// Builds a registry from rows; later duplicates of an id are an error.
     pub fn from_sensors(sensors: Vec<SensorInfo>) -> Result<SensorRegistry, RegistryError> {
-        let mut by_id = HashMap::with_capacity(sensors.len());
+        let mut by_id = FxHashMap::with_capacity_and_hasher(sensors.len(), Default::default());
         for (i, s) in sensors.iter().enumerate() {
             if by_id.insert(s.sensor_id.clone(), i).is_some() {
                 return Err(RegistryError::Line {

@@ -64,7 +64,7 @@ impl Default for StreamConfig {
             max_segment_rows: 500_000,
             poll_max_records: 5_000,
             poll_timeout_ms: 200,
-            replay_epoch_readings: 500_000,
+            replay_epoch_readings: 100_000,
             group: "aqstream-worker".into(),
             stage2_group: "aqstream-stage2".into(),
             detector_memory_min: 240,

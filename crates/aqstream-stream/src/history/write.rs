@@ -19,7 +19,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, Timestamp
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 
 use std::path::{Path, PathBuf};
@@ -159,8 +160,8 @@ pub fn write_epoch(
 
 /// The rank of each distinct string in sorted order: sorting by rank is sorting by
 /// the string, without a string comparison per pair of items.
-fn ranks<'a>(keys: impl Iterator<Item = &'a str>) -> HashMap<&'a str, u32> {
-    let mut distinct: Vec<&str> = keys.collect::<HashSet<_>>().into_iter().collect();
+fn ranks<'a>(keys: impl Iterator<Item = &'a str>) -> FxHashMap<&'a str, u32> {
+    let mut distinct: Vec<&str> = keys.collect::<FxHashSet<_>>().into_iter().collect();
     distinct.sort_unstable();
     distinct
         .into_iter()

@@ -19,7 +19,8 @@ use aqstream_core::json::{DecodeMode, decode_one};
 use aqstream_core::time::{EpochMillis, MINUTE_MS};
 use aqstream_core::{Measure, Reading};
 use datafusion::arrow::array::RecordBatch;
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Everything one call of the operator produced.
@@ -128,7 +129,7 @@ pub struct PartitionOperator {
     pub(crate) dir: Arc<SensorDirectory>,
     pub(crate) plan: Arc<SegmentPlan>,
     pub(crate) archive: Arc<dyn Archive>,
-    pub(crate) extra: HashMap<Arc<str>, u32>,
+    pub(crate) extra: FxHashMap<Arc<str>, u32>,
     pub(crate) sensors: Vec<Option<Box<SensorState>>>,
     pub(crate) clock: Clock,
     pub(crate) seg: SegmentBuilder,
@@ -169,7 +170,7 @@ impl PartitionOperator {
             dir,
             plan,
             archive,
-            extra: HashMap::new(),
+            extra: FxHashMap::default(),
             sensors: Vec::new(),
             clock,
             seg: SegmentBuilder::default(),

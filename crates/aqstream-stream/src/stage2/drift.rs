@@ -16,6 +16,7 @@ use crate::directory::SensorDirectory;
 use aqstream_core::geo::{LocalPlane, haversine_m};
 use aqstream_core::registry::SensorKind;
 use aqstream_core::time::EpochMillis;
+use rustc_hash::FxHashMap;
 use std::collections::{HashMap, VecDeque};
 
 /// One closed hour of a sensor.
@@ -66,7 +67,7 @@ pub struct DriftChange {
 pub struct DriftQa {
     cfg: QaConfig,
     neighbours: Vec<Vec<u32>>,
-    pub(crate) sensors: HashMap<u32, SensorDrift>,
+    pub(crate) sensors: FxHashMap<u32, SensorDrift>,
     scratch: Vec<Option<f64>>,
     touched: Vec<u32>,
     med: Vec<f64>,
@@ -80,7 +81,7 @@ impl DriftQa {
             cfg,
             scratch: vec![None; dir.len()],
             neighbours,
-            sensors: HashMap::new(),
+            sensors: FxHashMap::default(),
             touched: Vec::new(),
             med: Vec::new(),
         }

@@ -36,7 +36,8 @@ use crate::window::{WindowId, WindowKind};
 use aqstream_core::alert::Alert;
 use aqstream_core::time::EpochMillis;
 use drift::DriftQa;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// What stage 2 produced.
@@ -111,7 +112,10 @@ pub struct CityOperator {
     pub(crate) parts: Vec<PartState>,
     pub(crate) wm: EpochMillis,
     pub(crate) minutes: BTreeMap<EpochMillis, Bucket>,
-    pub(crate) windows: HashMap<(u32, WindowId), DWin>,
+    /// Per-district partials of pending minutes (indexed by district), computed when
+    /// first needed and dropped whenever the minute's entries change.
+    by_district: FxHashMap<EpochMillis, Vec<Partial>>,
+    pub(crate) windows: FxHashMap<(u32, WindowId), DWin>,
     pub(crate) emit_q: BTreeMap<EpochMillis, Vec<(u32, WindowId)>>,
     pub(crate) close_q: BTreeMap<EpochMillis, Vec<(u32, WindowId)>>,
     pub(crate) dirty: BTreeSet<(u32, WindowId)>,
@@ -156,7 +160,8 @@ impl CityOperator {
             ],
             wm: NEVER,
             minutes: BTreeMap::new(),
-            windows: HashMap::new(),
+            by_district: FxHashMap::default(),
+            windows: FxHashMap::default(),
             emit_q: BTreeMap::new(),
             close_q: BTreeMap::new(),
             dirty: BTreeSet::new(),
@@ -280,6 +285,7 @@ impl CityOperator {
         }
         let sensor_idx = self.dir.index_of(&u.sensor_id);
         let drifting = sensor_idx.is_some_and(|i| self.drift.is_drifting(i));
+        self.by_district.remove(&u.minute_start);
         let bucket = self.minutes.entry(u.minute_start).or_default();
         let delivered = bucket.delivered;
         let prev_drift = bucket.entries.get(&*u.sensor_id).map(|e| e.drift);
@@ -434,6 +440,7 @@ impl CityOperator {
         let Some(b) = self.minutes.get_mut(&m) else {
             return;
         };
+        self.by_district.remove(&m);
         b.delivered = true;
         let mut pm = Vec::with_capacity(b.entries.len());
         let mut districts = BTreeSet::new();
@@ -461,15 +468,27 @@ impl CityOperator {
         }
     }
 
-    /// The per-district partial of one minute's entries.
-    fn district_partial<'a>(entries: impl Iterator<Item = &'a Entry>, d: u32) -> Partial {
-        let mut p = Partial::default();
-        for e in entries {
-            if e.district == d && e.counts() {
-                p.add(&e.values);
+    /// The per-district partials of one minute's entries (indexed by district), in
+    /// one pass; each district's entries are added in sensor-id order.
+    fn district_partials<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Partial> {
+        let mut out: Vec<Partial> = Vec::new();
+        for e in entries.filter(|e| e.counts()) {
+            let d = e.district as usize;
+            if out.len() <= d {
+                out.resize(d + 1, Partial::default());
             }
+            out[d].add(&e.values);
         }
-        p
+        out
+    }
+
+    /// The partial of district `d` in pending minute `m` (cached).
+    fn pending_partial(&mut self, m: EpochMillis, d: u32) -> Option<&Partial> {
+        let b = self.minutes.get(&m)?;
+        self.by_district
+            .entry(m)
+            .or_insert_with(|| Self::district_partials(b.entries.values()))
+            .get(d as usize)
     }
 
     fn emit(&mut self, d: u32, id: WindowId, revision: bool, out: &mut CityOutput) {
@@ -480,8 +499,15 @@ impl CityOperator {
             return;
         }
         let mut part = win.fin.clone();
-        for (_, b) in self.minutes.range(id.start..id.end()) {
-            part.merge(&Self::district_partial(b.entries.values(), d));
+        let pending: Vec<EpochMillis> = self
+            .minutes
+            .range(id.start..id.end())
+            .map(|(m, _)| *m)
+            .collect();
+        for m in pending {
+            if let Some(p) = self.pending_partial(m, d) {
+                part.merge(p);
+            }
         }
         let rev = match self.windows.get_mut(&(d, id)) {
             Some(win) => {
@@ -514,8 +540,12 @@ impl CityOperator {
 
     fn finalise(&mut self, m: EpochMillis, b: Bucket) {
         let districts: BTreeSet<u32> = b.entries.values().map(|e| e.district).collect();
+        let parts = self
+            .by_district
+            .remove(&m)
+            .unwrap_or_else(|| Self::district_partials(b.entries.values()));
         for d in districts {
-            let p = Self::district_partial(b.entries.values(), d);
+            let p = parts.get(d as usize).cloned().unwrap_or_default();
             for kind in WindowKind::ALL {
                 let id = WindowId {
                     kind,
