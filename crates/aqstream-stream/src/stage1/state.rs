@@ -413,6 +413,11 @@ impl PartitionOperator {
             let win = match st.windows.iter().position(|x| x.id == id) {
                 Some(i) => &mut st.windows[i],
                 None => {
+                    // A sensor keeps about a dozen windows open: grow by two, not by
+                    // doubling (at 100 000 sensors doubling to 16 costs ~80 MB).
+                    if st.windows.len() == st.windows.capacity() {
+                        st.windows.reserve_exact(2);
+                    }
                     st.windows.push(Win {
                         id,
                         part: Partial::default(),
