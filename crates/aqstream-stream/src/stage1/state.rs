@@ -482,8 +482,11 @@ impl PartitionOperator {
                 break;
             }
             for r in entry.remove() {
-                if let Some(Some(st)) = self.sensors.get_mut(r.slot as usize) {
-                    st.windows.retain(|x| x.id != r.id);
+                if let Some(Some(st)) = self.sensors.get_mut(r.slot as usize)
+                    && let Some(i) = st.windows.iter().position(|x| x.id == r.id)
+                {
+                    // A window id is in the list once; the list's order is not used.
+                    st.windows.swap_remove(i);
                 }
             }
         }
