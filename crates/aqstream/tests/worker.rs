@@ -11,7 +11,9 @@
 //!
 //! Size: 120 sensors × 12 h of minutes = 86 400 readings (plus met stations). The
 //! worker is the debug build here and shares two cores with the compiler in CI; at
-//! this size each scenario takes under a minute. `AQ_TEST_WORKER_LOG` sets the
+//! this size each scenario takes under a minute. `AQ_TEST_WORKER_MINUTES` sets the
+//! length of the stream (default 720; 8 334 minutes make the issue's 1 M-reading run,
+//! and the timeouts grow with it). `AQ_TEST_WORKER_LOG` sets the
 //! workers' log filter and `AQ_TEST_WORKER_CONFIG` appends TOML to their
 //! configuration (e.g. `[kafka.properties]` with librdkafka's `debug`), for diagnosis.
 
@@ -27,7 +29,22 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SENSORS: usize = 120;
-const MINUTES: i64 = 720;
+/// Minutes of readings in the stream (`AQ_TEST_WORKER_MINUTES`, default 720).
+fn minutes() -> i64 {
+    static M: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *M.get_or_init(|| {
+        std::env::var("AQ_TEST_WORKER_MINUTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&m| m > 0)
+            .unwrap_or(720)
+    })
+}
+
+/// A timeout of `secs` at the default size, longer for a longer stream.
+fn scaled(secs: u64) -> Duration {
+    Duration::from_secs(secs * (minutes() as u64).div_ceil(720))
+}
 const DISTRICTS: usize = 4;
 const PARTITIONS: i32 = 4;
 /// 2026-11-22T00:00:00Z.
@@ -86,7 +103,7 @@ fn readings(seed: u64) -> Vec<(String, String)> {
             ),
         ));
     };
-    for m in 1..=MINUTES {
+    for m in 1..=minutes() {
         let ts = T0 + m * MIN;
         let mut order: Vec<usize> = (0..SENSORS).collect();
         for i in (1..order.len()).rev() {
@@ -113,7 +130,7 @@ fn readings(seed: u64) -> Vec<(String, String)> {
             ));
         }
     }
-    let end = T0 + (MINUTES + 30 * 60) * MIN;
+    let end = T0 + (minutes() + 30 * 60) * MIN;
     for i in 0..SENSORS {
         push(&mut out, &format!("S{i:04}"), end, 10.0);
     }
@@ -267,17 +284,29 @@ fn rows(history: &Path) -> Rows {
     }
     let n = csv(history, "SELECT count(*) FROM readings");
     let readings = n.lines().nth(1).unwrap_or("0").trim().parse().unwrap_or(0);
-    let end = T0 + (MINUTES + 1) * MIN;
+    let end = T0 + (minutes() + 1) * MIN;
     let mut aggs = BTreeMap::new();
     let mut duplicates = 0;
-    // One query per window length (the CLI caps a result at 100 000 rows).
-    for w in ["1m", "5m", "1h", "24h"] {
+    // One query per window length and 700 minutes of window starts: the CLI caps a
+    // result at 100 000 rows (the default stream is one span).
+    let spans = (minutes() as u64).div_ceil(700) as i64;
+    let bounds = |i: i64| match i {
+        0 => T0 - 24 * 60 * MIN,
+        i if i == spans => end,
+        i => T0 + i * 700 * MIN,
+    };
+    for (w, i) in ["1m", "5m", "1h", "24h"]
+        .into_iter()
+        .flat_map(|w| (0..spans).map(move |i| (w, i)))
+    {
+        let (from, to) = (bounds(i), bounds(i + 1));
         let text = csv(
             history,
             &format!(
                 "SELECT scope, key, \"window\", CAST(window_start AS BIGINT) AS ws, revision, \
                  pm25_mean, pm25_min, pm25_max, pm25_count, valid_fraction, pm10_mean, no2_mean \
-                 FROM aggregates WHERE \"window\" = '{w}' AND CAST(window_start AS BIGINT) < {end}"
+                 FROM aggregates WHERE \"window\" = '{w}' \
+                 AND CAST(window_start AS BIGINT) >= {from} AND CAST(window_start AS BIGINT) < {to}"
             ),
         );
         for l in text.lines().skip(1) {
@@ -365,7 +394,7 @@ fn assert_same(got: &Rows, want: &Rows) {
 fn sigkill_at_random_points_loses_and_doubles_nothing() {
     let w = World::new(11);
     let want = w.reference();
-    let distinct = (MINUTES as u64) * (SENSORS as u64 + DISTRICTS as u64) + SENSORS as u64;
+    let distinct = (minutes() as u64) * (SENSORS as u64 + DISTRICTS as u64) + SENSORS as u64;
     assert_eq!(want.readings, distinct);
     assert!(want.aggs.len() > 1000 && want.duplicates == 0);
     w.produce(0..w.readings.len());
@@ -375,7 +404,9 @@ fn sigkill_at_random_points_loses_and_doubles_nothing() {
     let started = Instant::now();
     while kills < 4 {
         let mut worker = w.worker("w1", http);
-        std::thread::sleep(Duration::from_millis(1500 + rng.below(4000)));
+        // Kills spread over the run: a longer stream gets longer lives.
+        let life = 4000 * scaled(1).as_secs();
+        std::thread::sleep(Duration::from_millis(1500 + rng.below(life)));
         worker.kill();
         kills += 1;
         if rows(&w.path("data/history")).readings >= want.readings {
@@ -383,7 +414,7 @@ fn sigkill_at_random_points_loses_and_doubles_nothing() {
         }
     }
     let mut worker = w.worker("w1", http);
-    let got = wait_complete(&w.path("data/history"), &want, Duration::from_secs(300));
+    let got = wait_complete(&w.path("data/history"), &want, scaled(300));
     let metrics = http_get(http, "/metrics").unwrap_or_default();
     sigterm(worker.id().unwrap());
     let t = Instant::now();
@@ -392,7 +423,7 @@ fn sigkill_at_random_points_loses_and_doubles_nothing() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
-        started.elapsed() < Duration::from_secs(600),
+        started.elapsed() < scaled(600),
         "{kills} kills, {} readings took {:?}",
         want.readings,
         started.elapsed()
@@ -443,7 +474,7 @@ fn two_workers_split_the_partitions_and_the_survivor_takes_over() {
         },
     );
     // Both work (and checkpoint) for a while, then one dies without a goodbye.
-    wait_for("progress in the history", Duration::from_secs(120), || {
+    wait_for("progress in the history", scaled(120), || {
         rows(&w.path("data/history")).readings > 0
     });
     std::thread::sleep(Duration::from_secs(2));
@@ -456,7 +487,7 @@ fn two_workers_split_the_partitions_and_the_survivor_takes_over() {
         Duration::from_secs(120),
         || partitions_of(h1) == Some(f64::from(PARTITIONS)),
     );
-    let got = wait_complete(&w.path("data/history"), &want, Duration::from_secs(300));
+    let got = wait_complete(&w.path("data/history"), &want, scaled(300));
     sigterm(w1.id().unwrap());
     assert_same(&got, &want);
 }
