@@ -297,3 +297,59 @@ fn aggregates_stay_right_across_epochs() {
     assert!(s.epochs >= 3 && s.late > 0, "{s:?}");
     assert_matches(dir.path(), &sc);
 }
+
+/// The replay runs as threads; a stage that fails stops the others and its error is
+/// what the caller gets (no hang, no generic "stopped" message).
+#[test]
+fn a_failing_stage_fails_the_replay_with_its_own_error() {
+    let sc = scenario(5);
+    let registry = Arc::new(SensorRegistry::from_csv(&sc.registry).unwrap());
+    let input = || Box::new(std::io::Cursor::new(sc.lines.join("\n").into_bytes()));
+    let cfg = StreamConfig {
+        replay_epoch_readings: 2_000,
+        ..StreamConfig::default()
+    };
+    // The writer cannot stage its files: the staging directory is a file.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("_staging"), b"not a directory").unwrap();
+    let opts = ReplayOptions {
+        history_dir: Some(dir.path().to_path_buf()),
+        config: cfg.clone(),
+        ..ReplayOptions::default()
+    };
+    let err = replay(
+        Arc::clone(&registry),
+        input(),
+        &mut Vec::new(),
+        Box::new(NoDetector),
+        &opts,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("_staging"), "the writer's error: {err}");
+    // The alerts output fails (stage 2, on the calling thread).
+    struct Broken;
+    impl std::io::Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("alerts sink gone"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::other("alerts sink gone"))
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let err = replay(
+        registry,
+        input(),
+        &mut Broken,
+        Box::new(NoDetector),
+        &ReplayOptions {
+            history_dir: Some(dir.path().to_path_buf()),
+            config: cfg,
+            ..ReplayOptions::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("alerts sink gone"), "{err}");
+}

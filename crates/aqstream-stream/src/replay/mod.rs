@@ -190,8 +190,9 @@ pub fn replay(
         // Stage 2 returned: its channels are closed, so both threads end.
         let r1 = stage1.join();
         let rw = writer.join();
-        let summary = summary?;
+        // The writer's own error first: stage 2 only saw that it stopped.
         rw.map_err(|_| StreamError::Invalid("the history writer panicked".into()))??;
+        let summary = summary?;
         r1.map_err(|_| StreamError::Invalid("replay stage 1 panicked".into()))?;
         Ok::<_, StreamError>(summary)
     });
