@@ -137,8 +137,7 @@ impl PartitionOperator {
             };
             let row = sensor_row(st, id, &part, minutes, rev, w);
             let sensor = Arc::clone(&st.id);
-            self.epoch.rows.push(row.clone());
-            out.rows.push(row);
+            self.output_row(row, out);
             if id.kind == WindowKind::M1 {
                 let m = MinuteUpdate {
                     sensor_id: sensor,

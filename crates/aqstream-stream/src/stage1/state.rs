@@ -40,6 +40,9 @@ pub struct Stage1Output {
     pub duplicates: u64,
     /// Records that were not canonical readings.
     pub malformed: u64,
+    /// Sensor aggregate rows emitted (also when [`PartitionOperator::set_row_output`]
+    /// keeps them out of `rows`).
+    pub rows_emitted: u64,
 }
 
 impl Stage1Output {
@@ -52,6 +55,7 @@ impl Stage1Output {
         self.late += other.late;
         self.duplicates += other.duplicates;
         self.malformed += other.malformed;
+        self.rows_emitted += other.rows_emitted;
     }
 }
 
@@ -143,6 +147,7 @@ pub struct PartitionOperator {
     /// Next offset of the partition to read (kept with the state for checkpoints).
     pub next_offset: i64,
     changes: Vec<qa::Change>,
+    rows_out: bool,
 }
 
 impl std::fmt::Debug for PartitionOperator {
@@ -183,7 +188,24 @@ impl PartitionOperator {
             seq: 0,
             next_offset: 0,
             changes: Vec::new(),
+            rows_out: true,
         }
+    }
+
+    /// Whether emitted rows are also handed out in [`Stage1Output::rows`] (default;
+    /// the worker publishes them) or only go to the history (replay, which saves a
+    /// copy of every row).
+    pub fn set_row_output(&mut self, on: bool) {
+        self.rows_out = on;
+    }
+
+    /// One emitted row: to the epoch's history and, if wanted, to the caller.
+    pub(crate) fn output_row(&mut self, row: AggregateRow, out: &mut Stage1Output) {
+        out.rows_emitted += 1;
+        if self.rows_out {
+            out.rows.push(row.clone());
+        }
+        self.epoch.rows.push(row);
     }
 
     /// The partition.
@@ -514,11 +536,11 @@ impl PartitionOperator {
         let minutes = win.minutes.count();
         let fast = self.clock.is_fast(r.slot);
         let row = sensor_row(st, r.id, &part, minutes, rev, w);
-        self.epoch.rows.push(row.clone());
-        out.rows.push(row);
+        let sensor = Arc::clone(&st.id);
+        self.output_row(row, out);
         if r.id.kind == WindowKind::M1 {
             let m = MinuteUpdate {
-                sensor_id: Arc::clone(&st.id),
+                sensor_id: sensor,
                 minute_start: r.id.start,
                 revision: rev,
                 excluded: fast,
