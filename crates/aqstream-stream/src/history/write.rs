@@ -178,42 +178,56 @@ fn permute<T>(items: Vec<T>, order: impl Iterator<Item = usize>) -> Vec<T> {
         .collect()
 }
 
-/// Aggregate rows in file order: by date, then as [`crate::rows::sort_rows`] orders them (scope,
-/// key, window start, window length, revision), ties in arrival order.
-fn sorted_rows(rows: Vec<AggregateRow>) -> Vec<AggregateRow> {
+/// `items` sorted by `key(item, rank of name(item))`, ties in their order: a sort by
+/// a string key without comparing strings pair by pair or moving large items.
+fn sort_ranked<T, K: Ord>(
+    items: Vec<T>,
+    name: impl Fn(&T) -> &str,
+    key: impl Fn(&T, u32) -> K,
+) -> Vec<T> {
     let order = {
-        let rank = ranks(rows.iter().map(|r| &*r.key));
-        let mut keys: Vec<_> = rows
+        let rank = ranks(items.iter().map(&name));
+        let mut keys: Vec<(K, usize)> = items
             .iter()
             .enumerate()
-            .map(|(i, r)| {
-                let w = r.window;
-                let day = w.start.div_euclid(DAY_MS);
-                (day, r.scope, rank[&*r.key], w.start, w.kind, r.revision, i)
-            })
+            .map(|(i, t)| (key(t, rank[name(t)]), i))
             .collect();
         keys.sort_unstable();
-        keys.into_iter().map(|k| k.6).collect::<Vec<_>>()
+        keys.into_iter().map(|(_, i)| i).collect::<Vec<_>>()
     };
-    permute(rows, order.into_iter())
+    permute(items, order.into_iter())
+}
+
+/// Aggregate rows in file order: by date, then as [`crate::rows::sort_rows`] orders
+/// them (scope, key, window start, window length, revision), ties in arrival order.
+fn sorted_rows(rows: Vec<AggregateRow>) -> Vec<AggregateRow> {
+    sort_ranked(
+        rows,
+        |r| &r.key,
+        |r, rank| {
+            let w = r.window;
+            (
+                w.start.div_euclid(DAY_MS),
+                r.scope,
+                rank,
+                w.start,
+                w.kind,
+                r.revision,
+            )
+        },
+    )
 }
 
 /// Ledger entries in file order: by date, sensor, minute, version.
 fn sorted_ledger(ledger: Vec<LedgerEntry>) -> Vec<LedgerEntry> {
-    let order = {
-        let rank = ranks(ledger.iter().map(|e| &*e.sensor_id));
-        let mut keys: Vec<_> = ledger
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let day = e.minute_start.div_euclid(DAY_MS);
-                (day, rank[&*e.sensor_id], e.minute_start, e.version, i)
-            })
-            .collect();
-        keys.sort_unstable();
-        keys.into_iter().map(|k| k.4).collect::<Vec<_>>()
-    };
-    permute(ledger, order.into_iter())
+    sort_ranked(
+        ledger,
+        |e| &e.sensor_id,
+        |e, rank| {
+            let day = e.minute_start.div_euclid(DAY_MS);
+            (day, rank, e.minute_start, e.version)
+        },
+    )
 }
 
 /// Consecutive runs of items with the same UTC date (items must be sorted by date:

@@ -24,7 +24,7 @@ use crate::config::StreamConfig;
 use crate::detect::Detect;
 use crate::directory::SensorDirectory;
 use crate::error::{Result, StreamError};
-use crate::history::{EpochFiles, ParquetArchive, publish, write_epoch};
+use crate::history::{ParquetArchive, publish, write_epoch};
 use crate::plan::SegmentPlan;
 use crate::stage1::{EpochData, PartitionOperator, Stage1Output};
 use crate::stage2::{CityEpoch, CityOperator, CityOutput};
@@ -375,22 +375,14 @@ fn write_both(history: &Path, state: &Path, job: EpochJob) -> Result<()> {
         stage1: d1,
         stage2: d2,
     } = job;
-    let files1 = EpochFiles {
-        readings: d1.readings,
-        rows: d1.rows,
-        health: d1.health,
-        ..EpochFiles::default()
-    };
-    let files2 = EpochFiles {
-        rows: d2.rows,
-        health: d2.health,
-        alerts: d2.alerts,
-        ledger: d2.ledger,
-        ..EpochFiles::default()
-    };
-    let mut staged = write_epoch(history, state, "p000", epoch, "replay", files1)?;
+    let mut staged = write_epoch(history, state, "p000", epoch, "replay", d1.into())?;
     staged.extend(write_epoch(
-        history, state, "city", epoch, "replay", files2,
+        history,
+        state,
+        "city",
+        epoch,
+        "replay",
+        d2.into(),
     )?);
     publish(&staged)
 }

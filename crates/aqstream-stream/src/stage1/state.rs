@@ -126,6 +126,17 @@ pub struct EpochData {
     pub health: Vec<HealthEvent>,
 }
 
+impl From<EpochData> for crate::history::EpochFiles {
+    fn from(d: EpochData) -> Self {
+        crate::history::EpochFiles {
+            readings: d.readings,
+            rows: d.rows,
+            health: d.health,
+            ..Default::default()
+        }
+    }
+}
+
 /// Stage 1 for one partition.
 pub struct PartitionOperator {
     pub(crate) partition: i32,

@@ -68,6 +68,18 @@ pub struct CityEpoch {
     pub ledger: Vec<LedgerEntry>,
 }
 
+impl From<CityEpoch> for crate::history::EpochFiles {
+    fn from(d: CityEpoch) -> Self {
+        crate::history::EpochFiles {
+            rows: d.rows,
+            health: d.health,
+            alerts: d.alerts,
+            ledger: d.ledger,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct PartState {
     pub(crate) wm: EpochMillis,

@@ -98,13 +98,7 @@ pub(crate) fn checkpoint_city(
     offset: i64,
 ) -> Result<()> {
     let d = op.take_epoch();
-    let files = EpochFiles {
-        rows: d.rows,
-        health: d.health,
-        alerts: d.alerts,
-        ledger: d.ledger,
-        ..EpochFiles::default()
-    };
+    let files = EpochFiles::from(d);
     let staged = write_epoch(
         &shared.opts.history_dir,
         &shared.opts.state_dir,
@@ -168,12 +162,7 @@ fn checkpoint_partition(
     epoch: u64,
 ) -> Result<()> {
     let d = op.take_epoch();
-    let files = EpochFiles {
-        readings: d.readings,
-        rows: d.rows,
-        health: d.health,
-        ..EpochFiles::default()
-    };
+    let files = EpochFiles::from(d);
     let staged = write_epoch(
         &shared.opts.history_dir,
         &shared.opts.state_dir,
