@@ -212,7 +212,7 @@ fn run_stage1(
 ) {
     let mut o1 = Stage1Output::default();
     let mut counts = ReplaySummary::default();
-    let mut step = || -> Result<bool> {
+    let mut step = || -> Result<()> {
         for item in &decoded {
             let (readings, lines, rejected) = match item {
                 Item::Readings(r, l, j) => (r, l, j),
@@ -225,24 +225,26 @@ fn run_stage1(
                 s1.push_reading(r, &mut o1)?;
                 if s1.epoch_len() >= epoch_size {
                     if !send_batch(tx, &mut o1, &mut counts) {
-                        return Ok(false);
+                        return Ok(());
                     }
                     view.cut();
                     if tx.send(Stage1Msg::Epoch(s1.take_epoch())).is_err() {
-                        return Ok(false);
+                        return Ok(());
                     }
                 }
             }
             if !send_batch(tx, &mut o1, &mut counts) {
-                return Ok(false);
+                return Ok(());
             }
         }
         s1.flush(&mut o1)?;
         if !send_batch(tx, &mut o1, &mut counts) {
-            return Ok(false);
+            return Ok(());
         }
         view.cut();
-        Ok(tx.send(Stage1Msg::End(s1.take_epoch())).is_ok())
+        // A failed send means stage 2 has stopped; it reports why.
+        let _ = tx.send(Stage1Msg::End(s1.take_epoch()));
+        Ok(())
     };
     if let Err(e) = step() {
         let _ = tx.send(Stage1Msg::Error(e));
