@@ -17,6 +17,10 @@ pub struct SensorDirectory {
     districts: Vec<Arc<str>>,
     by_district: HashMap<Arc<str>, u32>,
     pollutant_sensors: Vec<u32>,
+    /// Rank of each sensor's id in sorted order (by index).
+    rank: Vec<u32>,
+    /// Sensor index of each rank.
+    by_rank: Vec<u32>,
 }
 
 impl SensorDirectory {
@@ -33,7 +37,7 @@ impl SensorDirectory {
             .collect();
         let mut pollutant_sensors = vec![0u32; districts.len()];
         let mut district_of = Vec::with_capacity(registry.len());
-        let mut ids = Vec::with_capacity(registry.len());
+        let mut ids: Vec<Arc<str>> = Vec::with_capacity(registry.len());
         for s in registry.sensors() {
             let d = by_district[s.district.as_str()];
             district_of.push(d);
@@ -42,6 +46,12 @@ impl SensorDirectory {
                 pollutant_sensors[d as usize] += 1;
             }
         }
+        let mut by_rank: Vec<u32> = (0..ids.len() as u32).collect();
+        by_rank.sort_by(|&a, &b| ids[a as usize].cmp(&ids[b as usize]));
+        let mut rank = vec![0; ids.len()];
+        for (r, &i) in by_rank.iter().enumerate() {
+            rank[i as usize] = r as u32;
+        }
         SensorDirectory {
             registry,
             ids,
@@ -49,6 +59,8 @@ impl SensorDirectory {
             districts,
             by_district,
             pollutant_sensors,
+            rank,
+            by_rank,
         }
     }
 
@@ -75,6 +87,17 @@ impl SensorDirectory {
     /// The id of registered sensor `i`.
     pub fn id(&self, i: u32) -> &Arc<str> {
         &self.ids[i as usize]
+    }
+
+    /// Rank of registered sensor `i`'s id among the registered ids in sorted order:
+    /// ordering sensors by rank orders them by id, without comparing strings.
+    pub fn rank(&self, i: u32) -> u32 {
+        self.rank[i as usize]
+    }
+
+    /// The registered sensor whose id has rank `r`.
+    pub fn at_rank(&self, r: u32) -> u32 {
+        self.by_rank[r as usize]
     }
 
     /// District index of registered sensor `i`.
@@ -137,5 +160,9 @@ mod tests {
             UNKNOWN_DISTRICT
         );
         assert_eq!(&**d.id(d.index_of("B").unwrap()), "B");
+        // Ranks order the ids: A, B, C, M (registered as A, B, M, C).
+        let ranked: Vec<&str> = (0..4).map(|r| &**d.id(d.at_rank(r))).collect();
+        assert_eq!(ranked, ["A", "B", "C", "M"]);
+        assert_eq!(d.rank(d.index_of("M").unwrap()), 3);
     }
 }

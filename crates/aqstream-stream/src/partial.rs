@@ -82,17 +82,17 @@ impl Partial {
     /// Counts one input with these valid values (`None` = absent or not valid).
     pub fn add(&mut self, values: &MinuteValues) {
         self.n += 1;
-        for (i, v) in values.mean.iter().enumerate() {
-            if let Some(v) = v {
+        for i in 0..NS {
+            if let Some(v) = values.mean(i) {
                 self.sum[i] += v;
                 self.cnt[i] += 1;
             }
         }
-        if let Some(v) = values.mean[0] {
+        if let Some(v) = values.mean(0) {
             self.pm_min = self.pm_min.min(v);
             self.pm_max = self.pm_max.max(v);
         }
-        if let (Some(x), Some(y)) = (values.wx, values.wy) {
+        if let (Some(x), Some(y)) = (values.wx(), values.wy()) {
             self.wx += x;
             self.wy += y;
             self.wn += 1;
@@ -114,47 +114,102 @@ impl Partial {
 
     /// The means of this partial, as one sensor-minute.
     pub fn minute_values(&self) -> MinuteValues {
-        let mut mean = [None; NS];
-        for (i, m) in mean.iter_mut().enumerate() {
-            *m = self.mean(i);
+        let mut v = MinuteValues::default();
+        for i in 0..NS {
+            v.set_slot(i, self.mean(i));
         }
         let w = (self.wn > 0).then(|| f64::from(self.wn));
-        MinuteValues {
-            mean,
-            wx: w.map(|w| self.wx / w),
-            wy: w.map(|w| self.wy / w),
-        }
+        v.set_slot(NS, w.map(|w| self.wx / w));
+        v.set_slot(NS + 1, w.map(|w| self.wy / w));
+        v
     }
 }
 
 /// The valid means of one sensor over one minute (what stage 2 and detection see).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+///
+/// Packed: an absent value is stored as NaN (a mean of valid values is always
+/// finite), so a sensor-minute takes 96 bytes instead of the 192 of twelve
+/// `Option<f64>`s. Stage 2 holds every sensor's minutes for the allowed lateness, and
+/// every minute travels from stage 1 to stage 2 in one of these.
+#[derive(Clone, Copy)]
 pub struct MinuteValues {
-    /// Mean of each scalar measure ([`SCALARS`] order), `None` when no valid value.
-    pub mean: [Option<f64>; NS],
-    /// Mean east component of the wind vector.
-    pub wx: Option<f64>,
-    /// Mean north component of the wind vector.
-    pub wy: Option<f64>,
+    /// Slots `0..NS`: means in [`SCALARS`] order; `NS`, `NS + 1`: mean east and
+    /// north components of the wind vector. NaN = none.
+    v: [f64; MinuteValues::SLOTS],
+}
+
+impl Default for MinuteValues {
+    fn default() -> Self {
+        MinuteValues {
+            v: [f64::NAN; MinuteValues::SLOTS],
+        }
+    }
+}
+
+impl PartialEq for MinuteValues {
+    fn eq(&self, other: &Self) -> bool {
+        (0..Self::SLOTS).all(|k| self.slot(k) == other.slot(k))
+    }
+}
+
+impl std::fmt::Debug for MinuteValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MinuteValues")
+            .field("mean", &(0..NS).map(|k| self.slot(k)).collect::<Vec<_>>())
+            .field("wx", &self.wx())
+            .field("wy", &self.wy())
+            .finish()
+    }
 }
 
 impl MinuteValues {
+    /// Number of slots: the [`NS`] scalar means, then the wind vector's east and north
+    /// components.
+    pub const SLOTS: usize = NS + 2;
+
+    /// Slot `k` (see [`MinuteValues::SLOTS`]); `None` when there is no valid value.
+    pub fn slot(&self, k: usize) -> Option<f64> {
+        let x = self.v[k];
+        (!x.is_nan()).then_some(x)
+    }
+
+    /// Sets slot `k` (a NaN is stored as none).
+    pub fn set_slot(&mut self, k: usize, x: Option<f64>) {
+        self.v[k] = x.unwrap_or(f64::NAN);
+    }
+
+    /// Mean of scalar measure `i` (index into [`SCALARS`]).
+    pub fn mean(&self, i: usize) -> Option<f64> {
+        debug_assert!(i < NS);
+        self.slot(i)
+    }
+
+    /// Mean east component of the wind vector.
+    pub fn wx(&self) -> Option<f64> {
+        self.slot(NS)
+    }
+
+    /// Mean north component of the wind vector.
+    pub fn wy(&self) -> Option<f64> {
+        self.slot(NS + 1)
+    }
+
     /// The mean of `m` (the wind direction from the vector mean).
     pub fn get(&self, m: Measure) -> Option<f64> {
         match m {
-            Measure::WindDir => match (self.wx, self.wy) {
+            Measure::WindDir => match (self.wx(), self.wy()) {
                 (Some(x), Some(y)) if x != 0.0 || y != 0.0 => {
                     Some(x.atan2(y).to_degrees().rem_euclid(360.0))
                 }
                 _ => None,
             },
-            m => self.mean[m.index()],
+            m => self.mean(m.index()),
         }
     }
 
-    /// Drops every value: the minute is kept but contributes nothing.
+    /// Whether no slot has a value (the minute is kept but contributes nothing).
     pub fn is_empty(&self) -> bool {
-        self.mean.iter().all(Option::is_none) && self.wx.is_none()
+        self.v.iter().all(|x| x.is_nan())
     }
 }
 
@@ -223,14 +278,41 @@ mod tests {
 
     fn minute(pm: f64, wind: Option<(f64, f64)>) -> MinuteValues {
         let mut v = MinuteValues::default();
-        v.mean[0] = Some(pm);
+        v.set_slot(0, Some(pm));
         if let Some((speed, from)) = wind {
             let r = from.to_radians();
-            v.wx = Some(speed * r.sin());
-            v.wy = Some(speed * r.cos());
-            v.mean[9] = Some(speed);
+            v.set_slot(NS, Some(speed * r.sin()));
+            v.set_slot(NS + 1, Some(speed * r.cos()));
+            v.set_slot(9, Some(speed));
         }
         v
+    }
+
+    #[test]
+    fn minute_values_keep_absent_apart_from_every_value() {
+        // Twelve slots in 96 bytes: the packing is the point of the type.
+        assert_eq!(std::mem::size_of::<MinuteValues>(), 96);
+        let mut v = MinuteValues::default();
+        assert!(v.is_empty());
+        assert_eq!((0..MinuteValues::SLOTS).find_map(|k| v.slot(k)), None);
+        for (k, x) in [(0, 0.0), (1, -0.0), (5, f64::MIN_POSITIVE), (NS, -1e300)] {
+            v.set_slot(k, Some(x));
+            assert_eq!(v.slot(k).map(f64::to_bits), Some(x.to_bits()));
+        }
+        assert!(!v.is_empty());
+        assert_eq!(v.mean(1), Some(-0.0));
+        assert_eq!((v.wx(), v.wy()), (Some(-1e300), None));
+        // A NaN is not a value: stored as absent.
+        v.set_slot(5, Some(f64::NAN));
+        assert_eq!(v.slot(5), None);
+        v.set_slot(0, None);
+        assert_eq!(v.get(Measure::Pm25), None);
+        let mut w = MinuteValues::default();
+        w.set_slot(1, Some(0.0));
+        w.set_slot(NS, Some(-1e300));
+        assert_eq!(v, w, "equal when the same slots hold the same values");
+        w.set_slot(NS + 1, Some(1.0));
+        assert_ne!(v, w);
     }
 
     #[test]

@@ -196,47 +196,88 @@ impl Cell {
 }
 
 /// The set of minutes of a window that have a valid PM2.5 value (for `valid_fraction`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct MinuteSet {
-    words: Vec<u64>,
+///
+/// Windows of up to an hour keep their bits inline; a day's 1 440 minutes live on the
+/// heap. Every sensor holds about a dozen open windows, nearly all short, so this is
+/// 16 bytes and no allocation for most of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MinuteSet {
+    /// Up to 64 minutes.
+    Small(u64),
+    /// Up to [`MinuteSet::BIG_WORDS`] × 64 minutes.
+    Big(Box<[u64; MinuteSet::BIG_WORDS]>),
+}
+
+impl Default for MinuteSet {
+    fn default() -> Self {
+        MinuteSet::Small(0)
+    }
 }
 
 impl MinuteSet {
+    /// Words of a large set: enough for the longest window (a day).
+    pub const BIG_WORDS: usize = 23;
+
     /// An empty set for a window of `kind`.
     pub fn new(kind: WindowKind) -> MinuteSet {
-        MinuteSet {
-            words: vec![0; (kind.minutes() as usize).div_ceil(64)],
+        if kind.minutes() <= 64 {
+            MinuteSet::Small(0)
+        } else {
+            MinuteSet::Big(Box::new([0; MinuteSet::BIG_WORDS]))
         }
     }
 
-    /// Marks minutes `from .. from + n` (indices within the window).
+    /// Marks minutes `from .. from + n` (indices within the window; minutes beyond
+    /// the set's capacity are ignored).
     pub fn insert_range(&mut self, from: u32, n: u32) {
-        let cap = (self.words.len() * 64) as u32;
+        let words = self.words_mut();
+        let cap = (words.len() * 64) as u32;
         for m in from..from.saturating_add(n).min(cap) {
-            self.words[(m / 64) as usize] |= 1 << (m % 64);
+            words[(m / 64) as usize] |= 1 << (m % 64);
         }
     }
 
-    /// Adds every minute of `other`.
+    /// Adds every minute of `other` (that fits).
     pub fn union(&mut self, other: &MinuteSet) {
-        for (a, b) in self.words.iter_mut().zip(&other.words) {
+        for (a, b) in self.words_mut().iter_mut().zip(other.words()) {
             *a |= *b;
         }
     }
 
     /// Number of minutes in the set.
     pub fn count(&self) -> u32 {
-        self.words.iter().map(|w| w.count_ones()).sum()
+        self.words().iter().map(|w| w.count_ones()).sum()
     }
 
     /// The raw words (for checkpoints).
     pub fn words(&self) -> &[u64] {
-        &self.words
+        match self {
+            MinuteSet::Small(w) => std::slice::from_ref(w),
+            MinuteSet::Big(b) => &b[..],
+        }
     }
 
-    /// A set from raw words (for checkpoints).
+    fn words_mut(&mut self) -> &mut [u64] {
+        match self {
+            MinuteSet::Small(w) => std::slice::from_mut(w),
+            MinuteSet::Big(b) => &mut b[..],
+        }
+    }
+
+    /// A set from raw words (for checkpoints): one word makes a small set, more a
+    /// large one (words beyond [`MinuteSet::BIG_WORDS`] are dropped).
     pub fn from_words(words: Vec<u64>) -> MinuteSet {
-        MinuteSet { words }
+        match words.as_slice() {
+            [] => MinuteSet::Small(0),
+            [w] => MinuteSet::Small(*w),
+            ws => {
+                let mut b = Box::new([0; MinuteSet::BIG_WORDS]);
+                for (a, w) in b.iter_mut().zip(ws) {
+                    *a = *w;
+                }
+                MinuteSet::Big(b)
+            }
+        }
     }
 }
 
@@ -306,6 +347,14 @@ mod tests {
         s.union(&t);
         assert_eq!(s.count(), 13);
         assert_eq!(MinuteSet::from_words(s.words().to_vec()), s);
+        // Short windows keep their minutes inline, and count the same way.
+        let mut h = MinuteSet::new(WindowKind::H1);
+        assert!(matches!(h, MinuteSet::Small(0)));
+        h.insert_range(58, 2); // the last two minutes of the hour
+        h.insert_range(0, 1);
+        assert_eq!(h.count(), 3);
+        assert_eq!(MinuteSet::from_words(h.words().to_vec()), h);
+        assert_eq!(std::mem::size_of::<MinuteSet>(), 16);
         assert_eq!("24h".parse::<WindowKind>().unwrap(), WindowKind::D1);
         assert_eq!(WindowKind::H1.minutes(), 60);
     }

@@ -16,7 +16,7 @@
 use crate::city::{CityInput, MinuteUpdate, Sequenced};
 use crate::codec::{Dec, Enc};
 use crate::error::{Result, StreamError};
-use crate::partial::{MinuteValues, NS};
+use crate::partial::MinuteValues;
 use std::sync::Arc;
 
 /// The internal topic.
@@ -74,11 +74,9 @@ impl Wire {
                         e.i64(m.minute_start);
                         e.i32(m.revision);
                         e.bool(m.excluded);
-                        for v in m.values.mean {
-                            e.opt_f64(v);
+                        for k in 0..MinuteValues::SLOTS {
+                            e.opt_f64(m.values.slot(k));
                         }
-                        e.opt_f64(m.values.wx);
-                        e.opt_f64(m.values.wy);
                     }
                     CityInput::Watermark(w) => e.i64(*w),
                 }
@@ -116,11 +114,9 @@ impl Wire {
                 let revision = d.i32()?;
                 let excluded = d.bool()?;
                 let mut values = MinuteValues::default();
-                for v in values.mean.iter_mut().take(NS) {
-                    *v = d.opt_f64()?;
+                for k in 0..MinuteValues::SLOTS {
+                    values.set_slot(k, d.opt_f64()?);
                 }
-                values.wx = d.opt_f64()?;
-                values.wy = d.opt_f64()?;
                 Wire::Input {
                     partitions,
                     msg: Sequenced {
@@ -161,14 +157,15 @@ impl Wire {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::partial::NS;
 
     #[test]
     fn messages_round_trip_bit_for_bit() {
         let mut values = MinuteValues::default();
-        values.mean[0] = Some(0.1 + 0.2);
-        values.mean[9] = Some(f64::MIN_POSITIVE);
-        values.wx = Some(-1.5);
-        values.wy = Some(2.0);
+        values.set_slot(0, Some(0.1 + 0.2));
+        values.set_slot(9, Some(f64::MIN_POSITIVE));
+        values.set_slot(NS, Some(-1.5));
+        values.set_slot(NS + 1, Some(2.0));
         let msgs = [
             Wire::Input {
                 partitions: 6,

@@ -70,12 +70,30 @@ pub fn nowcast(p: Pollutant, hourly: &[Option<f64>]) -> Result<Option<f64>, AqiE
 /// are identified by their start in epoch seconds; any timestamp inside an hour maps to
 /// that hour. Hours that were never pushed, or that fell out of the window, read as
 /// missing, so gaps in the stream become missing values of the NowCast.
-#[derive(Debug, Clone, Default)]
+///
+/// 152 bytes: hour indices are kept as `i32` (epoch hours fit until the year 245 000),
+/// which matters when a pipeline holds one per sensor for 100 000 sensors.
+#[derive(Debug, Clone)]
 pub struct HourlyHistory {
-    /// Slot `h mod 12` holds `(h, mean)` for hour index `h` (epoch hours).
-    slots: [Option<(i64, f64)>; HOURS],
-    /// The newest hour index pushed so far.
-    newest: Option<i64>,
+    /// Slot `h mod 12` holds hour index `h` (epoch hours), [`EMPTY`] when it holds none.
+    hours: [i32; HOURS],
+    /// The mean of the hour in the same slot.
+    means: [f64; HOURS],
+    /// The newest hour index pushed so far ([`EMPTY`] before the first).
+    newest: i32,
+}
+
+/// A slot or history without an hour.
+const EMPTY: i32 = i32::MIN;
+
+impl Default for HourlyHistory {
+    fn default() -> Self {
+        HourlyHistory {
+            hours: [EMPTY; HOURS],
+            means: [0.0; HOURS],
+            newest: EMPTY,
+        }
+    }
 }
 
 impl HourlyHistory {
@@ -88,48 +106,49 @@ impl HourlyHistory {
     /// an earlier value for the same hour. Late hours are accepted while they are within
     /// the 12 hours ending at the newest hour pushed.
     ///
-    /// Returns `false`, storing nothing, if `mean` is not finite or the hour is 12 or more
-    /// hours older than the newest hour pushed.
+    /// Returns `false`, storing nothing, if `mean` is not finite, the hour is 12 or more
+    /// hours older than the newest hour pushed, or it is beyond the year 245 000.
     pub fn push(&mut self, hour_start_s: i64, mean: f64) -> bool {
         if !mean.is_finite() {
             return false;
         }
-        let h = hour_start_s.div_euclid(SECONDS_PER_HOUR);
-        if let Some(newest) = self.newest
-            && h <= newest.saturating_sub(HOURS as i64)
-        {
+        let Some(h) = hour_index(hour_start_s) else {
+            return false;
+        };
+        if self.newest != EMPTY && i64::from(h) <= i64::from(self.newest) - HOURS as i64 {
             return false;
         }
-        self.slots[slot(h)] = Some((h, mean));
-        self.newest = Some(self.newest.map_or(h, |n| n.max(h)));
+        let i = slot(h);
+        self.hours[i] = h;
+        self.means[i] = mean;
+        self.newest = self.newest.max(h);
         true
     }
 
     /// The mean stored for the hour containing `hour_start_s`, if any.
     pub fn get(&self, hour_start_s: i64) -> Option<f64> {
-        let h = hour_start_s.div_euclid(SECONDS_PER_HOUR);
-        match self.slots[slot(h)] {
-            Some((stored, mean)) if stored == h => Some(mean),
-            _ => None,
-        }
+        self.at(hour_index(hour_start_s)?)
+    }
+
+    fn at(&self, h: i32) -> Option<f64> {
+        let i = slot(h);
+        (h != EMPTY && self.hours[i] == h).then(|| self.means[i])
     }
 
     /// The start (epoch seconds) of the newest hour pushed so far.
     pub fn latest_hour_start_s(&self) -> Option<i64> {
-        self.newest.map(|h| h.saturating_mul(SECONDS_PER_HOUR))
+        (self.newest != EMPTY).then(|| i64::from(self.newest) * SECONDS_PER_HOUR)
     }
 
     /// The 12 hourly values ending at the hour containing `current_hour_start_s`, most
     /// recent first: element `i` is the hour `i` hours before it.
     pub fn hourly(&self, current_hour_start_s: i64) -> [Option<f64>; HOURS] {
-        let h = current_hour_start_s.div_euclid(SECONDS_PER_HOUR);
         let mut out = [None; HOURS];
+        let Some(h) = hour_index(current_hour_start_s) else {
+            return out;
+        };
         for (i, v) in out.iter_mut().enumerate() {
-            let hi = h - i as i64;
-            *v = match self.slots[slot(hi)] {
-                Some((stored, mean)) if stored == hi => Some(mean),
-                _ => None,
-            };
+            *v = h.checked_sub(i as i32).and_then(|hi| self.at(hi));
         }
         out
     }
@@ -154,9 +173,16 @@ impl HourlyHistory {
     }
 }
 
-fn slot(hour_index: i64) -> usize {
+/// The hour index (epoch hours) of a time in epoch seconds, if it fits an `i32`.
+fn hour_index(t_s: i64) -> Option<i32> {
+    i32::try_from(t_s.div_euclid(SECONDS_PER_HOUR))
+        .ok()
+        .filter(|&h| h != EMPTY)
+}
+
+fn slot(hour_index: i32) -> usize {
     // rem_euclid of a positive modulus is in 0..12.
-    hour_index.rem_euclid(HOURS as i64) as usize
+    hour_index.rem_euclid(HOURS as i32) as usize
 }
 
 #[cfg(test)]
@@ -258,5 +284,21 @@ mod tests {
         assert_eq!(h.latest_hour_start_s(), Some(-3600));
         assert!(h.push(0, 6.0));
         assert_eq!(h.nowcast(Pm10, 0), Ok(Some(6.0)));
+    }
+
+    #[test]
+    fn history_outside_the_i32_hours() {
+        // 152 bytes: the point of keeping hours as i32.
+        assert_eq!(std::mem::size_of::<HourlyHistory>(), 152);
+        let mut h = HourlyHistory::new();
+        let far = i64::from(i32::MAX) * 3600 + 3600; // the hour after the last one
+        assert!(!h.push(far, 1.0));
+        assert_eq!(h.get(far), None);
+        assert_eq!(h.latest_hour_start_s(), None);
+        let first = i64::from(i32::MIN) * 3600; // reserved for "no hour"
+        assert!(!h.push(first, 1.0));
+        assert!(h.push(first + 3600, 2.0));
+        assert_eq!(h.get(first + 3600), Some(2.0));
+        assert_eq!(h.hourly(first + 3600)[..2], [Some(2.0), None]);
     }
 }

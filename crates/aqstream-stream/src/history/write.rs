@@ -170,18 +170,32 @@ fn ranks<'a>(keys: impl Iterator<Item = &'a str>) -> FxHashMap<&'a str, u32> {
         .collect()
 }
 
-/// `items` in the order of `order` (a permutation of their indices).
-fn permute<T>(items: Vec<T>, order: impl Iterator<Item = usize>) -> Vec<T> {
-    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
-    order
-        .map(|i| slots[i].take().expect("a permutation"))
-        .collect()
+/// Puts `items` in the order of `order` (a permutation of their indices: position `k`
+/// receives the item at `order[k]`), in place: following each cycle of the
+/// permutation with swaps moves every item once and needs no second buffer of items
+/// (an epoch's rows are tens of megabytes at 100 000 sensors).
+fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
+    const DONE: usize = usize::MAX;
+    for start in 0..items.len() {
+        let mut k = start;
+        while order[k] != DONE {
+            let src = order[k];
+            order[k] = DONE;
+            if src == start {
+                break;
+            }
+            // Position `k` gets its item; the one it held moves on to `src`, whose
+            // own item is still untouched (it is later in the cycle).
+            items.swap(k, src);
+            k = src;
+        }
+    }
 }
 
 /// `items` sorted by `key(item, rank of name(item))`, ties in their order: a sort by
 /// a string key without comparing strings pair by pair or moving large items.
 fn sort_ranked<T, K: Ord>(
-    items: Vec<T>,
+    mut items: Vec<T>,
     name: impl Fn(&T) -> &str,
     key: impl Fn(&T, u32) -> K,
 ) -> Vec<T> {
@@ -195,7 +209,8 @@ fn sort_ranked<T, K: Ord>(
         keys.sort_unstable();
         keys.into_iter().map(|(_, i)| i).collect::<Vec<_>>()
     };
-    permute(items, order.into_iter())
+    permute(&mut items, order);
+    items
 }
 
 /// Aggregate rows in file order: by date, then as [`crate::rows::sort_rows`] orders
@@ -381,11 +396,9 @@ pub fn ledger_batch(entries: &[LedgerEntry]) -> Result<RecordBatch> {
         minute.append_value(e.minute_start);
         excluded.append_value(e.excluded);
         version.append_value(e.version);
-        for (b, x) in v.iter_mut().zip(e.values.mean.iter().take(NS)) {
-            b.append_option(*x);
+        for (k, b) in v.iter_mut().enumerate() {
+            b.append_option(e.values.slot(k));
         }
-        v[NS].append_option(e.values.wx);
-        v[NS + 1].append_option(e.values.wy);
     }
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(sensor.finish()),
@@ -429,11 +442,9 @@ pub(crate) fn ledger_entries(b: &RecordBatch) -> Result<Vec<LedgerEntry>> {
     for i in 0..b.num_rows() {
         let get = |k: usize| vals[k].is_valid(i).then(|| vals[k].value(i));
         let mut values = crate::partial::MinuteValues::default();
-        for k in 0..NS {
-            values.mean[k] = get(k);
+        for k in 0..NS + 2 {
+            values.set_slot(k, get(k));
         }
-        values.wx = get(NS);
-        values.wy = get(NS + 1);
         out.push(LedgerEntry {
             sensor_id: Arc::from(sensor.value(i)),
             district: Arc::from(district.value(i)),
@@ -506,6 +517,30 @@ mod tests {
 
     /// The ranked sort puts rows in the order of the string sort it replaces (the
     /// day first, then `sort_rows`, ties in arrival order).
+    #[test]
+    fn permutations_apply_in_place() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        for n in [0, 1, 2, 3, 7, 100] {
+            for _ in 0..20 {
+                let mut order: Vec<usize> = (0..n).collect();
+                for i in (1..n).rev() {
+                    order.swap(i, rnd(i + 1));
+                }
+                let items: Vec<String> = (0..n).map(|i| format!("item {i}")).collect();
+                let want: Vec<String> = order.iter().map(|&i| items[i].clone()).collect();
+                let mut got = items;
+                permute(&mut got, order);
+                assert_eq!(got, want);
+            }
+        }
+    }
+
     #[test]
     fn ranked_sorts_equal_the_string_sorts() {
         let mut x = 0x2545_F491_4F6C_DD1Du64;

@@ -7,7 +7,7 @@
 
 use super::clock::Clock;
 use super::qa::{Run, SensorQa};
-use super::state::{PartitionOperator, SensorState, Win, WinRef};
+use super::state::{PartitionOperator, QRef, SensorState, Win, WinRef};
 use crate::archive::Archive;
 use crate::codec::{Dec, Enc};
 use crate::codec::{get_partial, get_window, put_partial, put_window};
@@ -124,11 +124,15 @@ impl PartitionOperator {
                 None => e.u8(0),
             }
         }
-        for q in [&self.emit_q, &self.close_q] {
+        // The format keys the closing queue by end + lateness (as it once was in
+        // memory); a restore re-keys every window by its end.
+        let lateness = self.cfg.lateness_ms();
+        for (q, shift) in [(&self.emit_q, 0), (&self.close_q, lateness)] {
             e.len(q.len());
             for (k, refs) in q {
-                e.i64(*k);
-                self.put_refs(&mut e, refs)?;
+                e.i64(k.saturating_add(shift));
+                let refs: Vec<WinRef> = refs.iter().map(|r| r.at(*k)).collect();
+                self.put_refs(&mut e, &refs)?;
             }
         }
         self.put_refs(&mut e, &self.dirty)?;
@@ -250,12 +254,15 @@ impl PartitionOperator {
         for which in 0..2 {
             let nk = d.len(12)?;
             for _ in 0..nk {
-                let k = d.i64()?;
+                d.i64()?; // the queue key: every window is re-keyed by its end
                 let refs = op.get_refs(&mut d)?;
-                if which == 0 {
-                    op.emit_q.insert(k, refs);
+                let q = if which == 0 {
+                    &mut op.emit_q
                 } else {
-                    op.close_q.insert(k, refs);
+                    &mut op.close_q
+                };
+                for r in refs {
+                    q.entry(r.id.end()).or_default().push(QRef::of(r));
                 }
             }
         }

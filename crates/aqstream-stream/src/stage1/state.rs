@@ -89,6 +89,35 @@ pub(crate) struct WinRef {
     pub(crate) id: WindowId,
 }
 
+/// A window in an emission or closing queue: the queue's key is the window's end, so
+/// the slot and the kind name it (8 bytes; a sensor has about a dozen windows in each
+/// queue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QRef {
+    pub(crate) slot: u32,
+    pub(crate) kind: WindowKind,
+}
+
+impl QRef {
+    pub(crate) fn of(r: WinRef) -> QRef {
+        QRef {
+            slot: r.slot,
+            kind: r.id.kind,
+        }
+    }
+
+    /// The window, given its end (the queue key).
+    pub(crate) fn at(self, end: EpochMillis) -> WinRef {
+        WinRef {
+            slot: self.slot,
+            id: WindowId {
+                kind: self.kind,
+                start: end - self.kind.len_ms(),
+            },
+        }
+    }
+}
+
 /// What the current epoch accumulated for the history.
 #[derive(Default)]
 pub(crate) struct Epoch {
@@ -150,8 +179,10 @@ pub struct PartitionOperator {
     pub(crate) seg: SegmentBuilder,
     pub(crate) seg_done: Vec<RecordBatch>,
     pub(crate) late: Vec<Reading>,
-    pub(crate) emit_q: BTreeMap<EpochMillis, Vec<WinRef>>,
-    pub(crate) close_q: BTreeMap<EpochMillis, Vec<WinRef>>,
+    /// Windows to emit, by end.
+    pub(crate) emit_q: BTreeMap<EpochMillis, Vec<QRef>>,
+    /// Windows to close, by end (closed when the watermark passes end + lateness).
+    pub(crate) close_q: BTreeMap<EpochMillis, Vec<QRef>>,
     pub(crate) dirty: Vec<WinRef>,
     pub(crate) epoch: Epoch,
     pub(crate) seq: u64,
@@ -458,12 +489,9 @@ impl PartitionOperator {
                         emitted: -1,
                         dirty: false,
                     });
-                    let r = WinRef { slot, id };
+                    let r = QRef { slot, kind };
                     self.emit_q.entry(id.end()).or_default().push(r);
-                    self.close_q
-                        .entry(id.end().saturating_add(lateness))
-                        .or_default()
-                        .push(r);
+                    self.close_q.entry(id.end()).or_default().push(r);
                     st.windows.last_mut().expect("just pushed")
                 }
             };
@@ -498,11 +526,12 @@ impl PartitionOperator {
 
     fn emit_until(&mut self, w: EpochMillis, out: &mut Stage1Output) {
         while let Some(entry) = self.emit_q.first_entry() {
-            if *entry.key() > w {
+            let end = *entry.key();
+            if end > w {
                 break;
             }
             for r in entry.remove() {
-                self.emit(r, false, w, out);
+                self.emit(r.at(end), false, w, out);
             }
         }
         let mut dirty = std::mem::take(&mut self.dirty);
@@ -510,11 +539,14 @@ impl PartitionOperator {
         for r in dirty {
             self.emit(r, true, w, out);
         }
+        let lateness = self.cfg.lateness_ms();
         while let Some(entry) = self.close_q.first_entry() {
-            if *entry.key() > w {
+            let end = *entry.key();
+            if end.saturating_add(lateness) > w {
                 break;
             }
             for r in entry.remove() {
+                let r = r.at(end);
                 if let Some(Some(st)) = self.sensors.get_mut(r.slot as usize)
                     && let Some(i) = st.windows.iter().position(|x| x.id == r.id)
                 {
@@ -523,7 +555,6 @@ impl PartitionOperator {
                 }
             }
         }
-        let lateness = self.cfg.lateness_ms();
         for st in self.sensors.iter_mut().flatten() {
             st.dedup
                 .retain(|&(ts, period)| Cell::of(ts, period).end().saturating_add(lateness) > w);
@@ -572,11 +603,12 @@ impl PartitionOperator {
 
     /// End of input: every window is emitted and closed (replay).
     pub fn flush(&mut self, out: &mut Stage1Output) -> Result<()> {
+        let lateness = self.cfg.lateness_ms();
         let end = self
             .emit_q
             .keys()
-            .chain(self.close_q.keys())
             .copied()
+            .chain(self.close_q.keys().map(|e| e.saturating_add(lateness)))
             .max()
             .unwrap_or(NEVER)
             .max(self.clock.watermark());
@@ -598,9 +630,12 @@ impl PartitionOperator {
     /// Takes what the epoch accumulated for the history.
     pub fn take_epoch(&mut self) -> EpochData {
         self.epoch.seal();
+        // The next epoch will emit about as many rows: reserve them once rather than
+        // copying the vector as it doubles.
+        let next_rows = Vec::with_capacity(self.epoch.rows.len());
         EpochData {
             readings: std::mem::take(&mut self.epoch.readings),
-            rows: std::mem::take(&mut self.epoch.rows),
+            rows: std::mem::replace(&mut self.epoch.rows, next_rows),
             health: std::mem::take(&mut self.epoch.health),
         }
     }

@@ -19,6 +19,7 @@
 //! per-district partials of its minutes, so it does not depend on the order in which
 //! partitions delivered their minutes.
 
+mod bucket;
 pub mod drift;
 mod snapshot;
 
@@ -87,9 +88,11 @@ pub(crate) struct PartState {
     pub(crate) idle: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Entry {
     pub(crate) district: u32,
+    /// Rank of the sensor's id in the directory (set by the bucket).
+    pub(crate) rank: u32,
     pub(crate) values: MinuteValues,
     pub(crate) excluded: bool,
     pub(crate) drift: bool,
@@ -102,11 +105,7 @@ impl Entry {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
-pub(crate) struct Bucket {
-    pub(crate) entries: BTreeMap<Arc<str>, Entry>,
-    pub(crate) delivered: bool,
-}
+pub(crate) use bucket::Bucket;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DWin {
@@ -300,16 +299,19 @@ impl CityOperator {
         self.by_district.remove(&u.minute_start);
         let bucket = self.minutes.entry(u.minute_start).or_default();
         let delivered = bucket.delivered;
-        let prev_drift = bucket.entries.get(&*u.sensor_id).map(|e| e.drift);
+        let prev_drift = bucket
+            .get(&self.dir, sensor_idx, &u.sensor_id)
+            .map(|e| e.drift);
         let entry = Entry {
             district,
+            rank: 0,
             values: u.values,
             excluded: u.excluded,
             drift: prev_drift.unwrap_or(delivered && drifting),
             revision: u.revision,
         };
         let counts = entry.counts();
-        bucket.entries.insert(Arc::clone(&u.sensor_id), entry);
+        bucket.insert(&self.dir, sensor_idx, &u.sensor_id, entry);
         if delivered {
             for kind in WindowKind::ALL {
                 let id = WindowId {
@@ -454,18 +456,19 @@ impl CityOperator {
         };
         self.by_district.remove(&m);
         b.delivered = true;
-        let mut pm = Vec::with_capacity(b.entries.len());
+        let mut pm = Vec::with_capacity(b.len());
         let mut districts = BTreeSet::new();
-        for (id, e) in b.entries.iter_mut() {
-            let idx = self.dir.index_of(id);
-            e.drift = idx.is_some_and(|i| self.drift.is_drifting(i));
+        let (dir, drift, detector) = (&self.dir, &self.drift, &mut self.detector);
+        b.visit_mut(dir, |id, e| {
+            let idx = dir.index_of(id);
+            e.drift = idx.is_some_and(|i| drift.is_drifting(i));
             districts.insert(e.district);
-            if let (Some(i), Some(v), false) = (idx, e.values.mean[0], e.excluded) {
+            if let (Some(i), Some(v), false) = (idx, e.values.mean(0), e.excluded) {
                 pm.push((i, v));
             }
             let sm = SensorMinute::new(Arc::clone(id), m, &e.values, !e.counts(), e.revision);
-            self.detector.observe(&sm);
-        }
+            detector.observe(&sm);
+        });
         self.drift.observe_minute(m, &pm);
         for d in districts {
             for kind in WindowKind::ALL {
@@ -482,24 +485,27 @@ impl CityOperator {
 
     /// The per-district partials of one minute's entries (indexed by district), in
     /// one pass; each district's entries are added in sensor-id order.
-    fn district_partials<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Partial> {
+    fn district_partials(b: &mut Bucket, dir: &SensorDirectory) -> Vec<Partial> {
         let mut out: Vec<Partial> = Vec::new();
-        for e in entries.filter(|e| e.counts()) {
-            let d = e.district as usize;
-            if out.len() <= d {
-                out.resize(d + 1, Partial::default());
+        b.visit_mut(dir, |_, e| {
+            if e.counts() {
+                let d = e.district as usize;
+                if out.len() <= d {
+                    out.resize(d + 1, Partial::default());
+                }
+                out[d].add(&e.values);
             }
-            out[d].add(&e.values);
-        }
+        });
         out
     }
 
     /// The partial of district `d` in pending minute `m` (cached).
     fn pending_partial(&mut self, m: EpochMillis, d: u32) -> Option<&Partial> {
-        let b = self.minutes.get(&m)?;
+        let b = self.minutes.get_mut(&m)?;
+        let dir = &self.dir;
         self.by_district
             .entry(m)
-            .or_insert_with(|| Self::district_partials(b.entries.values()))
+            .or_insert_with(|| Self::district_partials(b, dir))
             .get(d as usize)
     }
 
@@ -550,12 +556,15 @@ impl CityOperator {
         }
     }
 
-    fn finalise(&mut self, m: EpochMillis, b: Bucket) {
-        let districts: BTreeSet<u32> = b.entries.values().map(|e| e.district).collect();
-        let parts = self
-            .by_district
-            .remove(&m)
-            .unwrap_or_else(|| Self::district_partials(b.entries.values()));
+    fn finalise(&mut self, m: EpochMillis, mut b: Bucket) {
+        let mut districts = BTreeSet::new();
+        b.visit(&self.dir, |_, e| {
+            districts.insert(e.district);
+        });
+        let parts = match self.by_district.remove(&m) {
+            Some(p) => p,
+            None => Self::district_partials(&mut b, &self.dir),
+        };
         for d in districts {
             let p = parts.get(d as usize).cloned().unwrap_or_default();
             for kind in WindowKind::ALL {
@@ -568,17 +577,18 @@ impl CityOperator {
                 }
             }
         }
-        for (id, e) in b.entries {
-            self.ledger_version += 1;
-            self.epoch.ledger.push(LedgerEntry {
-                sensor_id: id,
-                district: Arc::clone(self.dir.district_name(e.district)),
+        let (dir, version, ledger) = (&self.dir, &mut self.ledger_version, &mut self.epoch.ledger);
+        b.visit(dir, |id, e| {
+            *version += 1;
+            ledger.push(LedgerEntry {
+                sensor_id: Arc::clone(id),
+                district: Arc::clone(dir.district_name(e.district)),
                 minute_start: m,
                 excluded: !e.counts(),
-                version: self.ledger_version,
+                version: *version,
                 values: e.values,
             });
-        }
+        });
     }
 
     /// Sensor-minutes for minutes already final (held since the last advance): into
@@ -694,7 +704,11 @@ impl CityOperator {
 
     /// Takes what the epoch accumulated for the history.
     pub fn take_epoch(&mut self) -> CityEpoch {
-        std::mem::take(&mut self.epoch)
+        let mut next = CityEpoch::default();
+        // The ledger has one entry per sensor-minute: the next epoch will need about
+        // as many (growing to it by doubling would copy it repeatedly).
+        next.ledger = Vec::with_capacity(self.epoch.ledger.len());
+        std::mem::replace(&mut self.epoch, next)
     }
 }
 

@@ -10,7 +10,7 @@ use crate::config::StreamConfig;
 use crate::detect::Detect;
 use crate::directory::SensorDirectory;
 use crate::error::{Result, StreamError};
-use crate::partial::{MinuteValues, NS};
+use crate::partial::MinuteValues;
 use crate::window::WindowId;
 use aqstream_core::time::EpochMillis;
 use std::sync::Arc;
@@ -19,20 +19,16 @@ const MAGIC: &[u8; 4] = b"S2v1";
 const WHAT: &str = "stage-2 checkpoint";
 
 fn put_values(e: &mut Enc, v: &MinuteValues) {
-    for x in v.mean {
-        e.opt_f64(x);
+    for k in 0..MinuteValues::SLOTS {
+        e.opt_f64(v.slot(k));
     }
-    e.opt_f64(v.wx);
-    e.opt_f64(v.wy);
 }
 
 fn get_values(d: &mut Dec<'_>) -> Result<MinuteValues> {
     let mut v = MinuteValues::default();
-    for x in v.mean.iter_mut().take(NS) {
-        *x = d.opt_f64()?;
+    for k in 0..MinuteValues::SLOTS {
+        v.set_slot(k, d.opt_f64()?);
     }
-    v.wx = d.opt_f64()?;
-    v.wy = d.opt_f64()?;
     Ok(v)
 }
 
@@ -68,15 +64,15 @@ impl CityOperator {
         for (m, b) in &self.minutes {
             e.i64(*m);
             e.bool(b.delivered);
-            e.len(b.entries.len());
-            for (id, en) in &b.entries {
+            e.len(b.len());
+            b.visit(&self.dir, |id, en| {
                 e.str(id);
                 e.str(self.dir.district_name(en.district));
                 put_values(&mut e, &en.values);
                 e.bool(en.excluded);
                 e.bool(en.drift);
                 e.i32(en.revision);
-            }
+            });
         }
         let mut keys: Vec<&(u32, WindowId)> = self.windows.keys().collect();
         keys.sort();
@@ -160,10 +156,8 @@ impl CityOperator {
         let mut minutes = std::collections::BTreeMap::new();
         for _ in 0..nm {
             let m: EpochMillis = d.i64()?;
-            let mut b = Bucket {
-                delivered: d.bool()?,
-                ..Bucket::default()
-            };
+            let mut b = Bucket::default();
+            b.delivered = d.bool()?;
             let ne = d.len(20)?;
             for _ in 0..ne {
                 let id: Arc<str> = Arc::from(d.str()?);
@@ -171,16 +165,15 @@ impl CityOperator {
                     .district_index_of(d.str()?)
                     .unwrap_or_else(|| dir.unknown_district());
                 let values = get_values(&mut d)?;
-                b.entries.insert(
-                    id,
-                    Entry {
-                        district,
-                        values,
-                        excluded: d.bool()?,
-                        drift: d.bool()?,
-                        revision: d.i32()?,
-                    },
-                );
+                let entry = Entry {
+                    district,
+                    rank: 0,
+                    values,
+                    excluded: d.bool()?,
+                    drift: d.bool()?,
+                    revision: d.i32()?,
+                };
+                b.insert(&dir, dir.index_of(&id), &id, entry);
             }
             minutes.insert(m, b);
         }
