@@ -704,10 +704,12 @@ impl CityOperator {
 
     /// Takes what the epoch accumulated for the history.
     pub fn take_epoch(&mut self) -> CityEpoch {
-        let mut next = CityEpoch::default();
         // The ledger has one entry per sensor-minute: the next epoch will need about
         // as many (growing to it by doubling would copy it repeatedly).
-        next.ledger = Vec::with_capacity(self.epoch.ledger.len());
+        let next = CityEpoch {
+            ledger: Vec::with_capacity(self.epoch.ledger.len()),
+            ..CityEpoch::default()
+        };
         std::mem::replace(&mut self.epoch, next)
     }
 }
