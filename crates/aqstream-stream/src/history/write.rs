@@ -515,22 +515,25 @@ mod tests {
     use crate::rows::{Scope, sort_rows};
     use crate::window::{WindowId, WindowKind};
 
-    /// The ranked sort puts rows in the order of the string sort it replaces (the
-    /// day first, then `sort_rows`, ties in arrival order).
-    #[test]
-    fn permutations_apply_in_place() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut rnd = |n: usize| {
+    /// A deterministic xorshift generator of numbers below its argument.
+    fn below(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut x = seed;
+        move |n| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            (x % n as u64) as usize
-        };
+            x % n
+        }
+    }
+
+    #[test]
+    fn permutations_apply_in_place() {
+        let mut rnd = below(0x9E37_79B9_7F4A_7C15);
         for n in [0, 1, 2, 3, 7, 100] {
             for _ in 0..20 {
                 let mut order: Vec<usize> = (0..n).collect();
                 for i in (1..n).rev() {
-                    order.swap(i, rnd(i + 1));
+                    order.swap(i, rnd(i as u64 + 1) as usize);
                 }
                 let items: Vec<String> = (0..n).map(|i| format!("item {i}")).collect();
                 let want: Vec<String> = order.iter().map(|&i| items[i].clone()).collect();
@@ -541,15 +544,11 @@ mod tests {
         }
     }
 
+    /// The ranked sort puts rows in the order of the string sort it replaces (the
+    /// day first, then `sort_rows`, ties in arrival order).
     #[test]
     fn ranked_sorts_equal_the_string_sorts() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rnd = below(0x2545_F491_4F6C_DD1D);
         let keys: Vec<Arc<str>> = ["b", "a", "TZ-10", "TZ-9", "TZ-100", "Z", ""]
             .into_iter()
             .map(Arc::from)

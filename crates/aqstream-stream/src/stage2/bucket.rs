@@ -122,12 +122,15 @@ impl Bucket {
         dir: &'a SensorDirectory,
         f: impl FnMut(&'a Arc<str>, &'a Entry),
     ) {
-        let mut known: Vec<&Entry> = self.known.iter().collect();
-        if !self.sorted {
+        if self.sorted {
+            let known = self.known.iter().map(|e| (e.rank, e));
+            merge_by_id(dir, known, self.unknown.iter(), f);
+        } else {
+            let mut known: Vec<&Entry> = self.known.iter().collect();
             known.sort_unstable_by_key(|e| e.rank);
+            let known = known.into_iter().map(|e| (e.rank, e));
+            merge_by_id(dir, known, self.unknown.iter(), f);
         }
-        let known = known.into_iter().map(|e| (e.rank, e));
-        merge_by_id(dir, known, self.unknown.iter(), f);
     }
 }
 

@@ -558,7 +558,7 @@ impl CityOperator {
 
     fn finalise(&mut self, m: EpochMillis, mut b: Bucket) {
         let mut districts = BTreeSet::new();
-        b.visit(&self.dir, |_, e| {
+        b.visit_mut(&self.dir, |_, e| {
             districts.insert(e.district);
         });
         let parts = match self.by_district.remove(&m) {
@@ -578,7 +578,7 @@ impl CityOperator {
             }
         }
         let (dir, version, ledger) = (&self.dir, &mut self.ledger_version, &mut self.epoch.ledger);
-        b.visit(dir, |id, e| {
+        b.visit_mut(dir, |id, e| {
             *version += 1;
             ledger.push(LedgerEntry {
                 sensor_id: Arc::clone(id),
