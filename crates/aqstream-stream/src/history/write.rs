@@ -3,7 +3,7 @@
 use crate::archive::LedgerEntry;
 use crate::error::{Result, StreamError};
 use crate::health::HealthEvent;
-use crate::partial::{NS, SCALARS};
+use crate::partial::{MinuteValues, SCALARS};
 use crate::rows::{AggregateRow, aggregates_batch, health_batch, sort_health};
 use aqstream_core::alert::Alert;
 use aqstream_core::arrow::{UTC, alerts_schema, ts_type};
@@ -389,7 +389,9 @@ pub fn ledger_batch(entries: &[LedgerEntry]) -> Result<RecordBatch> {
     let mut minute = TimestampMillisecondBuilder::new().with_timezone(UTC);
     let mut excluded = BooleanBuilder::new();
     let mut version = Int64Builder::new();
-    let mut v: Vec<Float64Builder> = (0..NS + 2).map(|_| Float64Builder::new()).collect();
+    let mut v: Vec<Float64Builder> = (0..MinuteValues::SLOTS)
+        .map(|_| Float64Builder::new())
+        .collect();
     for e in entries {
         sensor.append_value(&e.sensor_id);
         district.append_value(&e.district);
@@ -441,8 +443,8 @@ pub(crate) fn ledger_entries(b: &RecordBatch) -> Result<Vec<LedgerEntry>> {
     let mut out = Vec::with_capacity(b.num_rows());
     for i in 0..b.num_rows() {
         let get = |k: usize| vals[k].is_valid(i).then(|| vals[k].value(i));
-        let mut values = crate::partial::MinuteValues::default();
-        for k in 0..NS + 2 {
+        let mut values = MinuteValues::default();
+        for k in 0..MinuteValues::SLOTS {
             values.set_slot(k, get(k));
         }
         out.push(LedgerEntry {

@@ -45,6 +45,14 @@ impl PartialEq for Bucket {
     }
 }
 
+impl Entry {
+    /// The sensor's directory index (`None` for a sensor missing from the registry),
+    /// from the rank the bucket stored: no lookup by id.
+    pub(crate) fn sensor_index(&self, dir: &SensorDirectory) -> Option<u32> {
+        (self.rank != ABSENT).then(|| dir.at_rank(self.rank))
+    }
+}
+
 impl Bucket {
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {

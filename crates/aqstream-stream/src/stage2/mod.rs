@@ -460,7 +460,7 @@ impl CityOperator {
         let mut districts = BTreeSet::new();
         let (dir, drift, detector) = (&self.dir, &self.drift, &mut self.detector);
         b.visit_mut(dir, |id, e| {
-            let idx = dir.index_of(id);
+            let idx = e.sensor_index(dir);
             e.drift = idx.is_some_and(|i| drift.is_drifting(i));
             districts.insert(e.district);
             if let (Some(i), Some(v), false) = (idx, e.values.mean(0), e.excluded) {
