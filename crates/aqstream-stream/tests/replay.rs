@@ -300,6 +300,38 @@ fn aggregates_stay_right_across_epochs() {
 
 /// The replay runs as threads; a stage that fails stops the others and its error is
 /// what the caller gets (no hang, no generic "stopped" message).
+/// At the end of input every open window of every sensor is emitted; the replay does
+/// it in steps of an epoch's worth of rows, each step an epoch of its own. The history
+/// is the same as from one flush in one epoch.
+#[test]
+fn a_flush_in_steps_writes_what_one_flush_writes() {
+    let sc = scenario(5);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let epoch = |n| StreamConfig {
+        replay_epoch_readings: n,
+        ..StreamConfig::default()
+    };
+    let (one, alerts_one) = run(&sc, a.path(), epoch(10_000_000));
+    let (steps, alerts_steps) = run(&sc, b.path(), epoch(20));
+    assert_eq!(one.epochs, 1);
+    // Epochs cut by readings, then at least three more for the flush (30 sensors
+    // each have a 1-minute, 5-minute, hour and day window open at the end).
+    assert!(
+        steps.epochs >= steps.accepted / 20 + 3,
+        "the flush took several epochs: {steps:?}"
+    );
+    assert_eq!(
+        ReplaySummary {
+            epochs: one.epochs,
+            ..steps
+        },
+        one
+    );
+    assert_eq!(alerts_one, alerts_steps);
+    assert_eq!(aggregates(a.path()), aggregates(b.path()));
+    assert_matches(b.path(), &sc);
+}
+
 #[test]
 fn a_failing_stage_fails_the_replay_with_its_own_error() {
     let sc = scenario(5);

@@ -212,6 +212,14 @@ fn run_stage1(
 ) {
     let mut o1 = Stage1Output::default();
     let mut counts = ReplaySummary::default();
+    // Sends the pending output, then cuts an epoch; `false` when stage 2 has stopped.
+    let cut = |s1: &mut PartitionOperator, o1: &mut Stage1Output, counts: &mut ReplaySummary| {
+        if !send_batch(tx, o1, counts) {
+            return false;
+        }
+        view.cut();
+        tx.send(Stage1Msg::Epoch(s1.take_epoch())).is_ok()
+    };
     let mut step = || -> Result<()> {
         for item in &decoded {
             let (readings, lines, rejected) = match item {
@@ -223,21 +231,21 @@ fn run_stage1(
             counts.readings += readings.len() as u64;
             for r in readings {
                 s1.push_reading(r, &mut o1)?;
-                if s1.epoch_len() >= epoch_size {
-                    if !send_batch(tx, &mut o1, &mut counts) {
-                        return Ok(());
-                    }
-                    view.cut();
-                    if tx.send(Stage1Msg::Epoch(s1.take_epoch())).is_err() {
-                        return Ok(());
-                    }
+                if s1.epoch_len() >= epoch_size && !cut(&mut s1, &mut o1, &mut counts) {
+                    return Ok(());
                 }
             }
             if !send_batch(tx, &mut o1, &mut counts) {
                 return Ok(());
             }
         }
-        s1.flush(&mut o1)?;
+        // The end-of-input flush emits every open window at once; in steps of an
+        // epoch's worth of rows, each its own epoch, it does not pile up in one.
+        while !s1.flush_step(epoch_size as u64, &mut o1)? {
+            if !cut(&mut s1, &mut o1, &mut counts) {
+                return Ok(());
+            }
+        }
         if !send_batch(tx, &mut o1, &mut counts) {
             return Ok(());
         }

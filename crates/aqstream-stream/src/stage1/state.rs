@@ -524,16 +524,34 @@ impl PartitionOperator {
         Ok(())
     }
 
-    fn emit_until(&mut self, w: EpochMillis, out: &mut Stage1Output) {
-        while let Some(entry) = self.emit_q.first_entry() {
+    /// Emits the queued windows that end by `w`, in queue order, stopping once
+    /// `max_rows` rows were emitted; whether none is left.
+    fn emit_some(&mut self, w: EpochMillis, max_rows: u64, out: &mut Stage1Output) -> bool {
+        let start = out.rows_emitted;
+        while let Some(mut entry) = self.emit_q.first_entry() {
             let end = *entry.key();
             if end > w {
                 break;
             }
-            for r in entry.remove() {
+            let room = max_rows.saturating_sub(out.rows_emitted - start);
+            if room == 0 {
+                return false;
+            }
+            // A window emits at most one row: take no more windows than there is room.
+            let batch = if entry.get().len() as u64 <= room {
+                entry.remove()
+            } else {
+                entry.get_mut().drain(..room as usize).collect()
+            };
+            for r in batch {
                 self.emit(r.at(end), false, w, out);
             }
         }
+        true
+    }
+
+    fn emit_until(&mut self, w: EpochMillis, out: &mut Stage1Output) {
+        self.emit_some(w, u64::MAX, out);
         let mut dirty = std::mem::take(&mut self.dirty);
         dirty.sort_unstable();
         for r in dirty {
@@ -603,6 +621,16 @@ impl PartitionOperator {
 
     /// End of input: every window is emitted and closed (replay).
     pub fn flush(&mut self, out: &mut Stage1Output) -> Result<()> {
+        self.flush_step(u64::MAX, out).map(|_| ())
+    }
+
+    /// [`PartitionOperator::flush`] in steps of about `max_rows` emitted rows, so the
+    /// caller can hand the rows on between steps (at the end of input every open
+    /// window of every sensor is emitted at once: several rows per sensor). `true`
+    /// when the flush is complete; the rows and their order are those of one flush.
+    pub fn flush_step(&mut self, max_rows: u64, out: &mut Stage1Output) -> Result<bool> {
+        // Every step computes the same end: after the first, the watermark is there
+        // and the remaining windows end by it.
         let lateness = self.cfg.lateness_ms();
         let end = self
             .emit_q
@@ -621,10 +649,13 @@ impl PartitionOperator {
         }
         let w = self.clock.watermark();
         if w > NEVER {
+            if !self.emit_some(w, max_rows, out) {
+                return Ok(false);
+            }
             self.emit_until(w, out);
             self.push_city(CityInput::Watermark(w), out);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Takes what the epoch accumulated for the history.
