@@ -23,6 +23,7 @@ pub mod memlog;
 pub mod metrics;
 pub mod partial;
 pub mod plan;
+pub mod recycle;
 pub mod replay;
 pub mod rows;
 pub mod stage1;

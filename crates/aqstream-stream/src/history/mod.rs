@@ -20,6 +20,7 @@
 //! sensor (key) and time within a file.
 
 mod archive;
+mod order;
 pub(crate) mod write;
 
 pub use archive::ParquetArchive;

@@ -1,25 +1,25 @@
 //! Writing an epoch's files (staged) and publishing them.
 
+use super::order::{ledger_order, readings_order, row_order};
 use crate::archive::LedgerEntry;
 use crate::error::{Result, StreamError};
 use crate::health::HealthEvent;
 use crate::partial::{MinuteValues, SCALARS};
-use crate::rows::{AggregateRow, aggregates_batch, health_batch, sort_health};
+use crate::rows::{AggregateRow, aggregates_batch_of, health_batch, sort_health};
 use aqstream_core::alert::Alert;
 use aqstream_core::arrow::{UTC, alerts_schema, ts_type};
 use aqstream_core::time::{DAY_MS, EpochMillis, utc_date};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch,
-    StringBuilder, TimestampMillisecondBuilder,
+    StringBuilder, TimestampMillisecondBuilder, UInt32Array,
 };
-use datafusion::arrow::compute::{
-    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
+use datafusion::arrow::compute::{concat_batches, take_record_batch};
+use datafusion::arrow::datatypes::{
+    DataType, Field, Int32Type, Schema, SchemaRef, TimestampMillisecondType,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMillisecondType};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
 use std::fs::File;
 
@@ -83,14 +83,15 @@ fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
 
 /// Stages the files of one epoch: `owner` is `p003` (stage 1, partition 3) or `city`;
 /// `token` makes staged names unique to this writer. Returns the files in a
-/// deterministic order.
+/// deterministic order. `data` is left empty; its row and ledger vectors keep their
+/// memory, for the caller to reuse ([`crate::recycle`]).
 pub fn write_epoch(
     history: &Path,
     state: &Path,
     owner: &str,
     epoch: u64,
     token: &str,
-    data: EpochFiles,
+    data: &mut EpochFiles,
 ) -> Result<Vec<StagedFile>> {
     let name = format!("{owner}-e{epoch:08}.parquet");
     let mut out = Vec::new();
@@ -114,135 +115,47 @@ pub fn write_epoch(
         Ok(())
     };
     // Readings: by the date of `ts`, sorted by sensor, ts, period.
-    let readings: Vec<RecordBatch> = data
-        .readings
+    let readings: Vec<RecordBatch> = std::mem::take(&mut data.readings)
         .into_iter()
         .filter(|b| b.num_rows() > 0)
         .collect();
     if !readings.is_empty() {
         let all = concat_batches(&readings[0].schema(), &readings)?;
         for (date, part) in split_by_day(&all, 2)? {
-            let sorted = sort_batch(&part, &[0, 2, 3])?;
+            let sorted = sort_readings(&part)?;
             stage(history, "readings", &date, &sorted)?;
         }
     }
     // By date first (one file per date), then by key and time within the date.
-    let rows = sorted_rows(data.rows);
-    for (date, chunk) in group_by_date(&rows, |r| r.window.start) {
-        stage(history, "aggregates", &date, &aggregates_batch(chunk)?)?;
+    let rows = &data.rows;
+    let order = row_order(rows);
+    for (date, chunk) in group_by_date(&order, |&i| rows[i].window.start) {
+        let batch = aggregates_batch_of(chunk.iter().map(|&i| &rows[i]))?;
+        stage(history, "aggregates", &date, &batch)?;
     }
-    let mut health = data.health;
+    data.rows.clear();
+    let mut health = std::mem::take(&mut data.health);
     sort_health(&mut health);
     health.sort_by_key(|e| e.ts.div_euclid(DAY_MS));
     for (date, chunk) in group_by_date(&health, |e| e.ts) {
         let mut chunk = chunk.to_vec();
         sort_health(&mut chunk);
-        stage(
-            history,
-            "sensor_health",
-            &date,
-            &crate::rows::health_batch(&chunk)?,
-        )?;
+        stage(history, "sensor_health", &date, &health_batch(&chunk)?)?;
     }
-    let mut alerts = data.alerts;
+    let mut alerts = std::mem::take(&mut data.alerts);
     alerts.sort_by(|a, b| (a.detected_at, &a.alert_id).cmp(&(b.detected_at, &b.alert_id)));
     alerts.sort_by_key(|a| a.detected_at.div_euclid(DAY_MS));
     for (date, chunk) in group_by_date(&alerts, |a| a.detected_at) {
         stage(history, "alerts", &date, &alerts_batch(chunk)?)?;
     }
-    let ledger = sorted_ledger(data.ledger);
-    for (date, chunk) in group_by_date(&ledger, |e| e.minute_start) {
-        stage(state, "ledger", &date, &ledger_batch(chunk)?)?;
+    let ledger = &data.ledger;
+    let order = ledger_order(ledger);
+    for (date, chunk) in group_by_date(&order, |&i| ledger[i].minute_start) {
+        let batch = ledger_batch_of(chunk.iter().map(|&i| &ledger[i]))?;
+        stage(state, "ledger", &date, &batch)?;
     }
-    let _ = health_batch; // (re-exported for callers)
+    data.ledger.clear();
     Ok(out)
-}
-
-/// The rank of each distinct string in sorted order: sorting by rank is sorting by
-/// the string, without a string comparison per pair of items.
-fn ranks<'a>(keys: impl Iterator<Item = &'a str>) -> FxHashMap<&'a str, u32> {
-    let mut distinct: Vec<&str> = keys.collect::<FxHashSet<_>>().into_iter().collect();
-    distinct.sort_unstable();
-    distinct
-        .into_iter()
-        .enumerate()
-        .map(|(i, k)| (k, i as u32))
-        .collect()
-}
-
-/// Puts `items` in the order of `order` (a permutation of their indices: position `k`
-/// receives the item at `order[k]`), in place: following each cycle of the
-/// permutation with swaps moves every item once and needs no second buffer of items
-/// (an epoch's rows are tens of megabytes at 100 000 sensors).
-fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
-    const DONE: usize = usize::MAX;
-    for start in 0..items.len() {
-        let mut k = start;
-        while order[k] != DONE {
-            let src = order[k];
-            order[k] = DONE;
-            if src == start {
-                break;
-            }
-            // Position `k` gets its item; the one it held moves on to `src`, whose
-            // own item is still untouched (it is later in the cycle).
-            items.swap(k, src);
-            k = src;
-        }
-    }
-}
-
-/// `items` sorted by `key(item, rank of name(item))`, ties in their order: a sort by
-/// a string key without comparing strings pair by pair or moving large items.
-fn sort_ranked<T, K: Ord>(
-    mut items: Vec<T>,
-    name: impl Fn(&T) -> &str,
-    key: impl Fn(&T, u32) -> K,
-) -> Vec<T> {
-    let order = {
-        let rank = ranks(items.iter().map(&name));
-        let mut keys: Vec<(K, usize)> = items
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (key(t, rank[name(t)]), i))
-            .collect();
-        keys.sort_unstable();
-        keys.into_iter().map(|(_, i)| i).collect::<Vec<_>>()
-    };
-    permute(&mut items, order);
-    items
-}
-
-/// Aggregate rows in file order: by date, then as [`crate::rows::sort_rows`] orders
-/// them (scope, key, window start, window length, revision), ties in arrival order.
-fn sorted_rows(rows: Vec<AggregateRow>) -> Vec<AggregateRow> {
-    sort_ranked(
-        rows,
-        |r| &r.key,
-        |r, rank| {
-            let w = r.window;
-            (
-                w.start.div_euclid(DAY_MS),
-                r.scope,
-                rank,
-                w.start,
-                w.kind,
-                r.revision,
-            )
-        },
-    )
-}
-
-/// Ledger entries in file order: by date, sensor, minute, version.
-fn sorted_ledger(ledger: Vec<LedgerEntry>) -> Vec<LedgerEntry> {
-    sort_ranked(
-        ledger,
-        |e| &e.sensor_id,
-        |e, rank| {
-            let day = e.minute_start.div_euclid(DAY_MS);
-            (day, rank, e.minute_start, e.version)
-        },
-    )
 }
 
 /// Consecutive runs of items with the same UTC date (items must be sorted by date:
@@ -283,16 +196,24 @@ fn split_by_day(b: &RecordBatch, col: usize) -> Result<Vec<(String, RecordBatch)
     Ok(out)
 }
 
-/// Sorts a batch by the given columns (ascending, stable).
-fn sort_batch(b: &RecordBatch, cols: &[usize]) -> Result<RecordBatch> {
-    let keys: Vec<SortColumn> = cols
-        .iter()
-        .map(|&c| SortColumn {
-            values: Arc::clone(b.column(c)),
-            options: None,
-        })
-        .collect();
-    let idx = lexsort_to_indices(&keys, None)?;
+/// A readings batch sorted by sensor, ts, period_s (see [`readings_order`]).
+fn sort_readings(b: &RecordBatch) -> Result<RecordBatch> {
+    let bad = || StreamError::corrupt("readings batch", "unexpected column type");
+    let sensor = b.column(0).as_string_opt::<i32>().ok_or_else(bad)?;
+    let ts = b
+        .column(2)
+        .as_primitive_opt::<TimestampMillisecondType>()
+        .ok_or_else(bad)?;
+    let period = b
+        .column(3)
+        .as_primitive_opt::<Int32Type>()
+        .ok_or_else(bad)?;
+    let ids: Vec<&str> = sensor.iter().map(Option::unwrap_or_default).collect();
+    let order = readings_order(&ids, ts.values(), period.values());
+    if order.iter().enumerate().all(|(k, &i)| k == i) {
+        return Ok(b.clone());
+    }
+    let idx = UInt32Array::from_iter_values(order.into_iter().map(|i| i as u32));
     Ok(take_record_batch(b, &idx)?)
 }
 
@@ -384,6 +305,11 @@ pub fn ledger_schema() -> SchemaRef {
 
 /// Ledger entries as a batch of [`ledger_schema`].
 pub fn ledger_batch(entries: &[LedgerEntry]) -> Result<RecordBatch> {
+    ledger_batch_of(entries.iter())
+}
+
+/// [`ledger_batch`] of entries in the iterator's order.
+fn ledger_batch_of<'a>(entries: impl Iterator<Item = &'a LedgerEntry>) -> Result<RecordBatch> {
     let mut sensor = StringBuilder::new();
     let mut district = StringBuilder::new();
     let mut minute = TimestampMillisecondBuilder::new().with_timezone(UTC);
@@ -528,24 +454,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn permutations_apply_in_place() {
-        let mut rnd = below(0x9E37_79B9_7F4A_7C15);
-        for n in [0, 1, 2, 3, 7, 100] {
-            for _ in 0..20 {
-                let mut order: Vec<usize> = (0..n).collect();
-                for i in (1..n).rev() {
-                    order.swap(i, rnd(i as u64 + 1) as usize);
-                }
-                let items: Vec<String> = (0..n).map(|i| format!("item {i}")).collect();
-                let want: Vec<String> = order.iter().map(|&i| items[i].clone()).collect();
-                let mut got = items;
-                permute(&mut got, order);
-                assert_eq!(got, want);
-            }
-        }
-    }
-
     /// The ranked sort puts rows in the order of the string sort it replaces (the
     /// day first, then `sort_rows`, ties in arrival order).
     #[test]
@@ -590,7 +498,9 @@ mod tests {
         let mut want = rows.clone();
         sort_rows(&mut want);
         want.sort_by_key(|r| r.window.start.div_euclid(DAY_MS));
-        assert_eq!(sorted_rows(rows), want);
+        let order = row_order(&rows);
+        let got: Vec<AggregateRow> = order.iter().map(|&i| rows[i].clone()).collect();
+        assert_eq!(got, want);
         let mut want = ledger.clone();
         want.sort_by(|a, b| {
             let k = |e: &LedgerEntry| {
@@ -599,6 +509,8 @@ mod tests {
             };
             k(a).cmp(&k(b))
         });
-        assert_eq!(sorted_ledger(ledger), want);
+        let order = ledger_order(&ledger);
+        let got: Vec<LedgerEntry> = order.iter().map(|&i| ledger[i].clone()).collect();
+        assert_eq!(got, want);
     }
 }

@@ -18,14 +18,16 @@
 //! Reads of the history (late data) wait for the epochs their stage has cut
 //! ([`fence`]), so the output is the same, byte for byte, as one thread's.
 
-use crate::archive::Archive;
+use crate::archive::{Archive, LedgerEntry};
 use crate::city::Sequenced;
 use crate::config::StreamConfig;
 use crate::detect::Detect;
 use crate::directory::SensorDirectory;
 use crate::error::{Result, StreamError};
-use crate::history::{ParquetArchive, publish, write_epoch};
+use crate::history::{EpochFiles, ParquetArchive, publish, write_epoch};
 use crate::plan::SegmentPlan;
+use crate::recycle::Recycler;
+use crate::rows::AggregateRow;
 use crate::stage1::{EpochData, PartitionOperator, Stage1Output};
 use crate::stage2::{CityEpoch, CityOperator, CityOutput};
 use aqstream_core::registry::SensorRegistry;
@@ -165,13 +167,23 @@ pub fn replay(
     );
     // Rows go to the history only (they are counted, not handed out).
     s1.set_row_output(false);
-    let s2 = CityOperator::new(
+    let mut s2 = CityOperator::new(
         Arc::clone(&cfg),
         dir,
         Arc::clone(&view2) as Arc<dyn Archive>,
         detector,
         1,
     );
+    // Two vectors of each: the epoch a stage fills and the one on its way to or in
+    // the writer. The stages cannot run further ahead of the writer than that, so
+    // epochs do not pile up in the queues between them (at 100 000 sensors each
+    // holds ~60 MB).
+    let spare = Spare {
+        rows: Recycler::bounded(2),
+        ledger: Recycler::bounded(2),
+    };
+    s1.set_row_recycler(spare.rows.clone());
+    s2.set_ledger_recycler(spare.ledger.clone());
     let decoded = spawn_reader(input, opts.format, registry);
     let result = std::thread::scope(|scope| {
         let (tx1, rx1) = sync_channel::<Stage1Msg>(16);
@@ -186,7 +198,9 @@ pub fn replay(
         let state_dir = state.path();
         let writer = std::thread::Builder::new()
             .name("replay-writer".into())
-            .spawn_scoped(scope, || run_writer(history, state_dir, rxw, &fence))
+            .spawn_scoped(scope, || {
+                run_writer(history, state_dir, rxw, &fence, &spare)
+            })
             .map_err(|e| StreamError::io("replay writer thread", e))?;
         let summary = run_stage2(s2, rx1, txw, &view2, alerts_out);
         // Stage 2 returned: its channels are closed, so both threads end.
@@ -229,8 +243,8 @@ fn run_stage1(
             counts.lines += lines;
             counts.rejected += rejected;
             counts.readings += readings.len() as u64;
-            for r in readings {
-                s1.push_reading(r, &mut o1)?;
+            for (index, r) in readings {
+                s1.push_registered(index, r, &mut o1)?;
                 if s1.epoch_len() >= epoch_size && !cut(&mut s1, &mut o1, &mut counts) {
                     return Ok(());
                 }
@@ -362,11 +376,20 @@ fn drain2(
 }
 
 /// The history writer's thread: writes and publishes the epochs in order.
-fn run_writer(history: &Path, state: &Path, rx: Receiver<EpochJob>, fence: &Fence) -> Result<()> {
+fn run_writer(
+    history: &Path,
+    state: &Path,
+    rx: Receiver<EpochJob>,
+    fence: &Fence,
+    spare: &Spare,
+) -> Result<()> {
+    // However the writer ends (even by a panic), stage 1 must not wait for a vector
+    // it will never get back.
+    let _release = (CloseOnDrop(&spare.rows), CloseOnDrop(&spare.ledger));
     let result = (|| -> Result<()> {
         for job in rx {
             let epoch = job.epoch;
-            write_both(history, state, job)?;
+            write_both(history, state, job, spare)?;
             fence.published(epoch);
         }
         Ok(())
@@ -378,21 +401,36 @@ fn run_writer(history: &Path, state: &Path, rx: Receiver<EpochJob>, fence: &Fenc
     result
 }
 
-/// Writes and publishes one epoch of both stages.
-fn write_both(history: &Path, state: &Path, job: EpochJob) -> Result<()> {
+/// Writes and publishes one epoch of both stages; the row and ledger vectors go
+/// back to the operators for a later epoch.
+fn write_both(history: &Path, state: &Path, job: EpochJob, spare: &Spare) -> Result<()> {
     let EpochJob {
         epoch,
         stage1: d1,
         stage2: d2,
     } = job;
-    let mut staged = write_epoch(history, state, "p000", epoch, "replay", d1.into())?;
+    let mut f1 = EpochFiles::from(d1);
+    let mut staged = write_epoch(history, state, "p000", epoch, "replay", &mut f1)?;
+    let mut f2 = EpochFiles::from(d2);
     staged.extend(write_epoch(
-        history,
-        state,
-        "city",
-        epoch,
-        "replay",
-        d2.into(),
+        history, state, "city", epoch, "replay", &mut f2,
     )?);
+    spare.rows.give(f1.rows);
+    spare.ledger.give(f2.ledger);
     publish(&staged)
+}
+
+/// Closes a recycler when dropped.
+struct CloseOnDrop<'a, T>(&'a Recycler<T>);
+
+impl<T> Drop for CloseOnDrop<'_, T> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// Where the writer gives the vectors of a written epoch back.
+struct Spare {
+    rows: Recycler<AggregateRow>,
+    ledger: Recycler<LedgerEntry>,
 }

@@ -13,8 +13,9 @@ use std::sync::mpsc::{Receiver, sync_channel};
 
 /// Decoded input, in order.
 pub(crate) enum Item {
-    /// Readings, the lines they came from, and the lines or readings refused.
-    Readings(Vec<Reading>, u64, u64),
+    /// Readings with their sensor's index in the registry, the lines they came from,
+    /// and the lines or readings refused.
+    Readings(Vec<(u32, Reading)>, u64, u64),
     /// The input could not be read.
     Error(StreamError),
 }
@@ -50,15 +51,16 @@ pub(crate) fn spawn_reader(
                 if text.is_empty() {
                     continue;
                 }
-                let mut accept = |r: Result<Reading, _>| match r {
-                    Ok(mut r)
-                        if registry.get(&r.sensor_id).is_some() && check_ranges(&r).is_ok() =>
-                    {
-                        apply_quality_flags(&mut r, &policy);
-                        block.push(r);
-                        0
+                let mut accept = |r: Result<Reading, _>| {
+                    let Ok(mut r) = r else { return 1 };
+                    match registry.index_of(&r.sensor_id) {
+                        Some(i) if check_ranges(&r).is_ok() => {
+                            apply_quality_flags(&mut r, &policy);
+                            block.push((i as u32, r));
+                            0
+                        }
+                        _ => 1,
                     }
-                    _ => 1,
                 };
                 rejected += match format {
                     InputFormat::Json => match decode_payload(text, DecodeMode::Canonical) {

@@ -24,5 +24,6 @@ mod late;
 pub mod qa;
 mod snapshot;
 mod state;
+mod windows;
 
 pub use state::{EpochData, PartitionOperator, Stage1Output};

@@ -7,7 +7,8 @@
 
 use super::clock::Clock;
 use super::qa::{Run, SensorQa};
-use super::state::{PartitionOperator, QRef, SensorState, Win, WinRef};
+use super::state::{PartitionOperator, QRef, SensorState, WinRef};
+use super::windows::Win;
 use crate::archive::Archive;
 use crate::codec::{Dec, Enc};
 use crate::codec::{get_partial, get_window, put_partial, put_window};
@@ -102,8 +103,8 @@ impl PartitionOperator {
             }
             e.u8(st.qa.active);
             e.len(st.windows.len());
-            for w in &st.windows {
-                put_window(&mut e, w.id);
+            for (id, w) in st.windows.iter() {
+                put_window(&mut e, id);
                 put_partial(&mut e, &w.part);
                 e.len(w.minutes.words().len());
                 for word in w.minutes.words() {
@@ -231,13 +232,19 @@ impl PartitionOperator {
                 let part = get_partial(&mut d)?;
                 let nwords = d.len(8)?;
                 let words = (0..nwords).map(|_| d.u64()).collect::<Result<Vec<_>>>()?;
-                st.windows.push(Win {
-                    id,
+                let win = Win {
                     part,
                     minutes: MinuteSet::from_words(words),
                     emitted: d.i32()?,
                     dirty: d.bool()?,
-                });
+                };
+                if st.windows.get_mut(id).is_some() {
+                    return Err(StreamError::corrupt(
+                        "stage-1 checkpoint",
+                        format!("window {id:?} of a sensor listed twice"),
+                    ));
+                }
+                st.windows.push(id, win);
             }
             if d.bool()? {
                 let vals = (0..12).map(|_| d.opt_f64()).collect::<Result<Vec<_>>>()?;

@@ -2,6 +2,7 @@
 
 use super::clock::{Clock, NEVER};
 use super::qa::{self, SensorQa};
+use super::windows::OpenWindows;
 use crate::archive::Archive;
 use crate::city::{CityInput, MinuteUpdate, Sequenced};
 use crate::config::StreamConfig;
@@ -10,8 +11,9 @@ use crate::error::Result;
 use crate::health::{HealthEvent, Problem};
 use crate::partial::{NS, Partial, SCALARS, Stats};
 use crate::plan::{SegmentBuilder, SegmentPlan};
+use crate::recycle::Recycler;
 use crate::rows::{AggregateRow, Scope};
-use crate::window::{Cell, MinuteSet, WindowId, WindowKind};
+use crate::window::{Cell, WindowId, WindowKind};
 use aqstream_core::aqi::Pollutant;
 use aqstream_core::aqi::nowcast::HourlyHistory;
 use aqstream_core::arrow::ReadingBatchBuilder;
@@ -59,17 +61,6 @@ impl Stage1Output {
     }
 }
 
-/// One window of one sensor.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Win {
-    pub(crate) id: WindowId,
-    pub(crate) part: Partial,
-    pub(crate) minutes: MinuteSet,
-    /// Last emitted revision, −1 before the first emission.
-    pub(crate) emitted: i32,
-    pub(crate) dirty: bool,
-}
-
 /// The state of one sensor.
 #[derive(Debug, Clone)]
 pub(crate) struct SensorState {
@@ -78,7 +69,7 @@ pub(crate) struct SensorState {
     /// Dedup keys (ts, period) of accepted readings whose cell is not closed.
     pub(crate) dedup: Vec<(EpochMillis, u32)>,
     pub(crate) qa: SensorQa,
-    pub(crate) windows: Vec<Win>,
+    pub(crate) windows: OpenWindows,
     pub(crate) nowcast: HourlyHistory,
 }
 
@@ -190,6 +181,8 @@ pub struct PartitionOperator {
     pub next_offset: i64,
     changes: Vec<qa::Change>,
     rows_out: bool,
+    /// Row vectors the history writer gave back.
+    spare_rows: Recycler<AggregateRow>,
 }
 
 impl std::fmt::Debug for PartitionOperator {
@@ -231,7 +224,18 @@ impl PartitionOperator {
             next_offset: 0,
             changes: Vec::new(),
             rows_out: true,
+            spare_rows: Recycler::default(),
         }
+    }
+
+    /// Takes the epochs' row vectors from `r`, where the history writer gives them
+    /// back emptied (see [`crate::recycle`]; a bounded one also bounds the epochs in
+    /// flight). The vector being filled becomes one of `r`'s.
+    pub fn set_row_recycler(&mut self, r: Recycler<AggregateRow>) {
+        let mut rows = r.take(self.epoch.rows.len());
+        rows.append(&mut self.epoch.rows);
+        self.epoch.rows = rows;
+        self.spare_rows = r;
     }
 
     /// Whether emitted rows are also handed out in [`Stage1Output::rows`] (default;
@@ -329,15 +333,33 @@ impl PartitionOperator {
                 district: Arc::clone(dir.district_name(d)),
                 dedup: Vec::new(),
                 qa: SensorQa::default(),
-                windows: Vec::new(),
+                windows: OpenWindows::default(),
                 nowcast: HourlyHistory::new(),
             })
         })
     }
 
     /// Processes one reading (the same chain `replay` runs over a file).
-    pub fn push_reading(&mut self, mut r: Reading, out: &mut Stage1Output) -> Result<()> {
+    pub fn push_reading(&mut self, r: Reading, out: &mut Stage1Output) -> Result<()> {
         let slot = self.slot_of(&r.sensor_id);
+        self.push_at(slot, r, out)
+    }
+
+    /// [`PartitionOperator::push_reading`] for a reading of a registered sensor whose
+    /// index in the registry (the one the operator's directory was built from) the
+    /// caller already looked up, as the replay's reader does when it checks the
+    /// sensor: the operator does not look the id up again.
+    pub fn push_registered(
+        &mut self,
+        index: u32,
+        r: Reading,
+        out: &mut Stage1Output,
+    ) -> Result<()> {
+        debug_assert_eq!(self.dir.index_of(&r.sensor_id), Some(index));
+        self.push_at(index, r, out)
+    }
+
+    fn push_at(&mut self, slot: u32, mut r: Reading, out: &mut Stage1Output) -> Result<()> {
         qa::recheck_flags(&mut r);
         let cell = Cell::of(r.ts, r.period_s);
         let lateness = self.cfg.lateness_ms();
@@ -474,27 +496,12 @@ impl PartitionOperator {
                 closed.push(id);
                 continue;
             }
-            let win = match st.windows.iter().position(|x| x.id == id) {
-                Some(i) => &mut st.windows[i],
-                None => {
-                    // A sensor keeps about a dozen windows open: grow by two, not by
-                    // doubling (at 100 000 sensors doubling to 16 costs ~80 MB).
-                    if st.windows.len() == st.windows.capacity() {
-                        st.windows.reserve_exact(2);
-                    }
-                    st.windows.push(Win {
-                        id,
-                        part: Partial::default(),
-                        minutes: MinuteSet::new(kind),
-                        emitted: -1,
-                        dirty: false,
-                    });
-                    let r = QRef { slot, kind };
-                    self.emit_q.entry(id.end()).or_default().push(r);
-                    self.close_q.entry(id.end()).or_default().push(r);
-                    st.windows.last_mut().expect("just pushed")
-                }
-            };
+            let (win, opened) = st.windows.open(id);
+            if opened {
+                let r = QRef { slot, kind };
+                self.emit_q.entry(id.end()).or_default().push(r);
+                self.close_q.entry(id.end()).or_default().push(r);
+            }
             win.part.merge(p);
             if p.cnt[0] > 0 {
                 let from = ((cell.start - id.start) / MINUTE_MS) as u32;
@@ -565,11 +572,8 @@ impl PartitionOperator {
             }
             for r in entry.remove() {
                 let r = r.at(end);
-                if let Some(Some(st)) = self.sensors.get_mut(r.slot as usize)
-                    && let Some(i) = st.windows.iter().position(|x| x.id == r.id)
-                {
-                    // A window id is in the list once; the list's order is not used.
-                    st.windows.swap_remove(i);
+                if let Some(Some(st)) = self.sensors.get_mut(r.slot as usize) {
+                    st.windows.remove(r.id);
                 }
             }
         }
@@ -583,7 +587,7 @@ impl PartitionOperator {
         let Some(Some(st)) = self.sensors.get_mut(r.slot as usize) else {
             return;
         };
-        let Some(win) = st.windows.iter_mut().find(|x| x.id == r.id) else {
+        let Some(win) = st.windows.get_mut(r.id) else {
             return;
         };
         if revision != (win.emitted >= 0) || (revision && !win.dirty) {
@@ -662,8 +666,8 @@ impl PartitionOperator {
     pub fn take_epoch(&mut self) -> EpochData {
         self.epoch.seal();
         // The next epoch will emit about as many rows: reserve them once rather than
-        // copying the vector as it doubles.
-        let next_rows = Vec::with_capacity(self.epoch.rows.len());
+        // copying the vector as it doubles (in a vector the writer gave back, if any).
+        let next_rows = self.spare_rows.take(self.epoch.rows.len());
         EpochData {
             readings: std::mem::take(&mut self.epoch.readings),
             rows: std::mem::replace(&mut self.epoch.rows, next_rows),

@@ -31,6 +31,7 @@ use crate::directory::SensorDirectory;
 use crate::error::Result;
 use crate::health::{HealthEvent, Problem};
 use crate::partial::{MinuteValues, Partial, Stats};
+use crate::recycle::Recycler;
 use crate::rows::{AggregateRow, Scope};
 use crate::stage1::clock::NEVER;
 use crate::window::{WindowId, WindowKind};
@@ -135,6 +136,8 @@ pub struct CityOperator {
     pub(crate) epoch: CityEpoch,
     pub(crate) ledger_version: i64,
     pub(crate) late: Vec<(MinuteUpdate, u32)>,
+    /// Ledger vectors the history writer gave back.
+    spare_ledger: Recycler<LedgerEntry>,
 }
 
 impl std::fmt::Debug for CityOperator {
@@ -181,7 +184,18 @@ impl CityOperator {
             epoch: CityEpoch::default(),
             ledger_version: 0,
             late: Vec::new(),
+            spare_ledger: Recycler::default(),
         }
+    }
+
+    /// Takes the epochs' ledger vectors from `r`, where the history writer gives
+    /// them back emptied (see [`crate::recycle`]; a bounded one also bounds the
+    /// epochs in flight). The vector being filled becomes one of `r`'s.
+    pub fn set_ledger_recycler(&mut self, r: Recycler<LedgerEntry>) {
+        let mut ledger = r.take(self.epoch.ledger.len());
+        ledger.append(&mut self.epoch.ledger);
+        self.epoch.ledger = ledger;
+        self.spare_ledger = r;
     }
 
     /// The stream watermark.
@@ -289,12 +303,16 @@ impl CityOperator {
 
     fn on_minute(&mut self, u: &MinuteUpdate, _out: &mut CityOutput) -> Result<()> {
         let lateness = self.cfg.lateness_ms();
-        let district = self.dir.district_of_id(&u.sensor_id);
+        // One lookup of the id serves the district and the sensor's own state.
+        let sensor_idx = self.dir.index_of(&u.sensor_id);
+        let district = match sensor_idx {
+            Some(i) => self.dir.district_index(i),
+            None => self.dir.unknown_district(),
+        };
         if u.minute_start + MIN + lateness <= self.wm {
             self.late.push((u.clone(), district));
             return Ok(());
         }
-        let sensor_idx = self.dir.index_of(&u.sensor_id);
         let drifting = sensor_idx.is_some_and(|i| self.drift.is_drifting(i));
         self.by_district.remove(&u.minute_start);
         let bucket = self.minutes.entry(u.minute_start).or_default();
@@ -705,9 +723,10 @@ impl CityOperator {
     /// Takes what the epoch accumulated for the history.
     pub fn take_epoch(&mut self) -> CityEpoch {
         // The ledger has one entry per sensor-minute: the next epoch will need about
-        // as many (growing to it by doubling would copy it repeatedly).
+        // as many (growing to it by doubling would copy it repeatedly), in a vector
+        // the writer gave back if there is one.
         let next = CityEpoch {
-            ledger: Vec::with_capacity(self.epoch.ledger.len()),
+            ledger: self.spare_ledger.take(self.epoch.ledger.len()),
             ..CityEpoch::default()
         };
         std::mem::replace(&mut self.epoch, next)

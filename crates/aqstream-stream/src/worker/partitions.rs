@@ -98,14 +98,14 @@ pub(crate) fn checkpoint_city(
     offset: i64,
 ) -> Result<()> {
     let d = op.take_epoch();
-    let files = EpochFiles::from(d);
+    let mut files = EpochFiles::from(d);
     let staged = write_epoch(
         &shared.opts.history_dir,
         &shared.opts.state_dir,
         "city",
         epoch,
         &shared.opts.token,
-        files,
+        &mut files,
     )?;
     let ck = Checkpoint {
         owner: "city".into(),
@@ -162,14 +162,14 @@ fn checkpoint_partition(
     epoch: u64,
 ) -> Result<()> {
     let d = op.take_epoch();
-    let files = EpochFiles::from(d);
+    let mut files = EpochFiles::from(d);
     let staged = write_epoch(
         &shared.opts.history_dir,
         &shared.opts.state_dir,
         store.owner(),
         epoch,
         &shared.opts.token,
-        files,
+        &mut files,
     )?;
     let ck = Checkpoint {
         owner: store.owner().to_string(),
