@@ -98,6 +98,14 @@ impl<T> Recycler<T> {
         }
     }
 
+    /// Makes the vector in `v` one of this recycler's (counted as taken), keeping its
+    /// items: for the vector an operator is filling when it is handed a recycler.
+    pub fn adopt(&self, v: &mut Vec<T>) {
+        let mut mine = self.take(v.len());
+        mine.append(v);
+        *v = mine;
+    }
+
     /// Gives `v` back (cleared): kept for the next [`Recycler::take`] (an unbounded
     /// recycler drops it when it already has [`Recycler::KEEP`] spares).
     pub fn give(&self, mut v: Vec<T>) {
@@ -185,6 +193,20 @@ mod tests {
         r.give(a);
         assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), at);
         waiter.join().unwrap();
+    }
+
+    #[test]
+    fn an_adopted_vector_keeps_its_items_and_counts_as_taken() {
+        let r: Recycler<u32> = Recycler::bounded(1);
+        let mut v = vec![1, 2, 3];
+        r.adopt(&mut v);
+        assert_eq!(v, [1, 2, 3]);
+        let r2 = r.clone();
+        let waiter = std::thread::spawn(move || r2.take(1).len());
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!waiter.is_finished(), "the adopted vector is the one out");
+        r.give(v);
+        assert_eq!(waiter.join().unwrap(), 0);
     }
 
     #[test]

@@ -232,9 +232,7 @@ impl PartitionOperator {
     /// back emptied (see [`crate::recycle`]; a bounded one also bounds the epochs in
     /// flight). The vector being filled becomes one of `r`'s.
     pub fn set_row_recycler(&mut self, r: Recycler<AggregateRow>) {
-        let mut rows = r.take(self.epoch.rows.len());
-        rows.append(&mut self.epoch.rows);
-        self.epoch.rows = rows;
+        r.adopt(&mut self.epoch.rows);
         self.spare_rows = r;
     }
 

@@ -192,9 +192,7 @@ impl CityOperator {
     /// them back emptied (see [`crate::recycle`]; a bounded one also bounds the
     /// epochs in flight). The vector being filled becomes one of `r`'s.
     pub fn set_ledger_recycler(&mut self, r: Recycler<LedgerEntry>) {
-        let mut ledger = r.take(self.epoch.ledger.len());
-        ledger.append(&mut self.epoch.ledger);
-        self.epoch.ledger = ledger;
+        r.adopt(&mut self.epoch.ledger);
         self.spare_ledger = r;
     }
 
