@@ -164,6 +164,20 @@ pub trait LogSource: Send + 'static {
         &mut self,
         partitions: &[i32],
     ) -> Result<Vec<(i32, Option<i64>)>, ConnectError>;
+
+    /// The readable range of each partition, assigned to this consumer or not:
+    /// `(partition, first offset, next offset to be written)`.
+    async fn watermarks(
+        &mut self,
+        partitions: &[i32],
+    ) -> Result<Vec<(i32, i64, i64)>, ConnectError>;
+
+    /// Leaves the consumer group and joins it again as a new member. The current
+    /// assignment is revoked first (reported by [`LogSource::take_rebalances`]), and
+    /// the group hands out its partitions anew. For a member whose group stopped
+    /// making progress on partitions it does not own (see the worker's
+    /// `group_stall_timeout_s`).
+    async fn rejoin(&mut self) -> Result<(), ConnectError>;
 }
 
 /// Topic administration.

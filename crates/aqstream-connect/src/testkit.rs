@@ -154,6 +154,20 @@ impl Mosquitto {
     }
 }
 
+/// Where a test broker's log goes: appended to the file named by the environment
+/// variable `var` when it is set (for debugging a failing run), nowhere otherwise.
+fn log_file(var: &str) -> Stdio {
+    std::env::var_os(var)
+        .and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        })
+        .map_or_else(Stdio::null, Stdio::from)
+}
+
 /// A Tansu broker with SQLite storage (data and offsets survive restarts).
 #[derive(Debug)]
 pub struct Tansu {
@@ -168,7 +182,8 @@ impl Tansu {
         require("tansu", "TANSU_BIN", &["/opt/tansu/bin/tansu"])
     }
 
-    /// Starts Tansu on a free port in a fresh directory.
+    /// Starts Tansu on a free port in a fresh directory. `AQ_TEST_TANSU_LOG=FILE` appends
+    /// its log to FILE (level from `AQ_TEST_TANSU_LOG_LEVEL`, default `info`).
     pub fn start() -> Tansu {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut t = Tansu {
@@ -195,8 +210,12 @@ impl Tansu {
             .env_remove("ADVERTISED_LISTENER_URL")
             .env_remove("STORAGE_ENGINE")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log_file("AQ_TEST_TANSU_LOG"))
+            .stderr(log_file("AQ_TEST_TANSU_LOG"))
+            .env(
+                "RUST_LOG",
+                std::env::var("AQ_TEST_TANSU_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+            )
             .spawn()
             .expect("start tansu");
         self.child = ChildGuard(Some(child));

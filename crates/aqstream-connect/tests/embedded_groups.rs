@@ -202,3 +202,39 @@ async fn seek_moves_the_read_position() -> Result<()> {
     log.close().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn rejoining_gives_the_assignment_up_and_joins_as_a_new_member() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let log = log_with(dir.path(), "t", 4).await?;
+    fill(&log, "t", 40).await?; // 10 per partition
+    let mut a = log.source("t", "g")?;
+    let mut b = log.source("t", "g")?;
+    a.take_rebalances();
+    b.take_rebalances();
+    assert_eq!((a.assignment(), b.assignment()), (vec![0, 2], vec![1, 3]));
+    assert_eq!(
+        a.watermarks(&[0, 3]).await?,
+        vec![(0, 0, 10), (3, 0, 10)],
+        "any partition, owned or not"
+    );
+    b.commit(&[(1, 4)]).await?;
+
+    // `a` leaves and comes back as the newest member: it gives 0 and 2 up first and
+    // then gets the newest member's share, read from the group's committed offsets.
+    a.rejoin().await?;
+    assert_eq!(
+        a.take_rebalances(),
+        vec![
+            Rebalance::Revoked(vec![0, 2]),
+            Rebalance::Assigned(vec![1, 3])
+        ]
+    );
+    b.take_rebalances();
+    assert_eq!((a.assignment(), b.assignment()), (vec![1, 3], vec![0, 2]));
+    let got = poll_n(&mut a, 6 + 10).await?;
+    let first_of_1 = got.iter().find(|r| r.partition == 1).map(|r| r.offset);
+    assert_eq!(first_of_1, Some(4));
+    log.close().await?;
+    Ok(())
+}

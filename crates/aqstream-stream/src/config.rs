@@ -29,6 +29,15 @@ pub struct StreamConfig {
     /// How often the worker checkpoints state and offsets and publishes its history
     /// files (processing time). Seconds.
     pub checkpoint_interval_s: u64,
+    /// Stuck consumer group: when partitions this worker does not own have unread
+    /// records and their committed offsets have not moved for this long, the worker
+    /// leaves the group and joins it again as a new member, which makes the group
+    /// hand its partitions out anew. A broker can leave partitions assigned to a
+    /// member that is gone (Tansu 0.6 does when a new member's SyncGroup arrives just
+    /// after the old leader's session expired); other members then sit idle forever.
+    /// Offsets are committed at checkpoints, so at least three checkpoint intervals
+    /// are waited. Seconds; 0 turns the check off.
+    pub group_stall_timeout_s: u64,
     /// Readings of one partition aggregated at most in one DataFusion run; a segment
     /// that grows past this (a stalled watermark) is aggregated early.
     pub max_segment_rows: usize,
@@ -61,6 +70,7 @@ impl Default for StreamConfig {
             fast_clock_s: 120,
             idle_timeout_s: 30,
             checkpoint_interval_s: 10,
+            group_stall_timeout_s: 60,
             max_segment_rows: 500_000,
             poll_max_records: 5_000,
             poll_timeout_ms: 200,
@@ -77,6 +87,18 @@ impl StreamConfig {
     /// Allowed lateness in milliseconds.
     pub fn lateness_ms(&self) -> i64 {
         secs(self.allowed_lateness_s)
+    }
+
+    /// How long unread partitions of others may go without progress before the worker
+    /// rejoins its group ([`StreamConfig::group_stall_timeout_s`], at least three
+    /// checkpoint intervals); `None` when the check is off.
+    pub fn group_stall_timeout(&self) -> Option<std::time::Duration> {
+        (self.group_stall_timeout_s > 0).then(|| {
+            std::time::Duration::from_secs(
+                self.group_stall_timeout_s
+                    .max(3 * self.checkpoint_interval_s.max(1)),
+            )
+        })
     }
 
     /// Out-of-orderness in milliseconds.

@@ -215,6 +215,35 @@ impl LogSource for MemSource {
         Ok(())
     }
 
+    async fn watermarks(
+        &mut self,
+        partitions: &[i32],
+    ) -> Result<Vec<(i32, i64, i64)>, ConnectError> {
+        let g = self.log.lock();
+        let parts = g.topics.get(&self.topic);
+        Ok(partitions
+            .iter()
+            .map(|&p| {
+                let end = parts.and_then(|t| t.get(p as usize)).map_or(0, Vec::len);
+                (p, 0, end as i64)
+            })
+            .collect())
+    }
+
+    /// The only member of its group: gives every partition up and takes it back
+    /// from the committed offsets, as a new member would.
+    async fn rejoin(&mut self) -> Result<(), ConnectError> {
+        let all: Vec<i32> = (0..self.partitions).collect();
+        let committed = self.committed(&all).await?;
+        self.rebalances.push(Rebalance::Revoked(self.assignment()));
+        self.positions = committed
+            .into_iter()
+            .map(|(p, c)| (p, c.unwrap_or(0)))
+            .collect();
+        self.rebalances.push(Rebalance::Assigned(all));
+        Ok(())
+    }
+
     async fn committed(
         &mut self,
         partitions: &[i32],
@@ -225,5 +254,46 @@ impl LogSource for MemSource {
             .iter()
             .map(|p| (*p, c.and_then(|c| c.get(p).copied())))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rejoin_takes_every_partition_back_from_the_committed_offsets() {
+        let log = MemLog::new();
+        log.create("t", 2);
+        for i in 0..6 {
+            log.append("t", i % 2, b"k", format!("r{i}").as_bytes());
+        }
+        let mut src = log.source("t", "g");
+        assert_eq!(src.take_rebalances(), vec![Rebalance::Assigned(vec![0, 1])]);
+        assert_eq!(
+            src.poll(10, Duration::from_millis(10)).await.unwrap().len(),
+            6
+        );
+        src.commit(&[(0, 2)]).await.unwrap();
+        assert_eq!(
+            src.watermarks(&[0, 1]).await.unwrap(),
+            vec![(0, 0, 3), (1, 0, 3)]
+        );
+        src.rejoin().await.unwrap();
+        assert_eq!(
+            src.take_rebalances(),
+            vec![
+                Rebalance::Revoked(vec![0, 1]),
+                Rebalance::Assigned(vec![0, 1])
+            ]
+        );
+        let again: Vec<(i32, i64)> = src
+            .poll(10, Duration::from_millis(10))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.partition, r.offset))
+            .collect();
+        assert_eq!(again, vec![(0, 2), (1, 0), (1, 1), (1, 2)]);
     }
 }

@@ -49,6 +49,9 @@ pub struct StreamMetrics {
     pub partitions: IntGauge,
     /// `aq_worker_stage2_active`: 1 while this worker runs stage 2.
     pub stage2_active: IntGauge,
+    /// `aq_worker_group_rejoins_total`: times this worker left and rejoined its
+    /// consumer group because partitions it did not own went unread.
+    pub group_rejoins: IntCounter,
     /// `aq_alert_active{alert_id,pollutant,district,source_type}`, the source
     /// position, confidence and peak gauges of every alert, and
     /// `aq_reading_to_alert_seconds` (from the worker receiving the readings that
@@ -142,6 +145,10 @@ impl StreamMetrics {
                     "1 while this worker runs stage 2",
                 )
                 .expect("valid metric"),
+            ),
+            group_rejoins: counter(
+                "aq_worker_group_rejoins_total",
+                "Times the worker rejoined its consumer group because partitions it did not own went unread",
             ),
             alerts: Mutex::new(AlertGauges::register(reg, RESOLVED_ALERT_RETENTION_MS)),
             latest: Mutex::new(HashMap::new()),

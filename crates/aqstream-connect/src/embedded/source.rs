@@ -261,6 +261,33 @@ impl LogSource for EmbeddedSource {
             .map_err(join_error)?
     }
 
+    async fn watermarks(
+        &mut self,
+        partitions: &[i32],
+    ) -> Result<Vec<(i32, i64, i64)>, ConnectError> {
+        partitions
+            .iter()
+            .map(|&p| {
+                let part = self.partition(p)?;
+                Ok((p, part.start(), part.durable_end()))
+            })
+            .collect()
+    }
+
+    async fn rejoin(&mut self) -> Result<(), ConnectError> {
+        self.sync();
+        let held: Vec<i32> = std::mem::take(&mut self.positions).into_keys().collect();
+        if !held.is_empty() {
+            self.events.push(Rebalance::Revoked(held));
+        }
+        self.log
+            .groups
+            .leave(&self.group, &self.topic, self.member.id);
+        self.member = self.log.groups.join(&self.group, &self.topic);
+        self.sync();
+        Ok(())
+    }
+
     async fn committed(
         &mut self,
         partitions: &[i32],

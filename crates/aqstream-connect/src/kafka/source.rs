@@ -313,6 +313,40 @@ impl LogSource for KafkaSource {
         .await
     }
 
+    async fn watermarks(
+        &mut self,
+        partitions: &[i32],
+    ) -> Result<Vec<(i32, i64, i64)>, ConnectError> {
+        let c = self.consumer.clone();
+        let (topic, parts) = (self.topic.clone(), partitions.to_vec());
+        blocking(move || {
+            parts
+                .into_iter()
+                .map(|p| {
+                    let (lo, hi) = c
+                        .fetch_watermarks(&topic, p, REQUEST_TIMEOUT)
+                        .map_err(|e| map_err(&format!("watermarks of {topic}/{p}"), &e))?;
+                    Ok((p, lo, hi))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn rejoin(&mut self) -> Result<(), ConnectError> {
+        // Unsubscribing revokes the assignment (reported on the next poll) and leaves
+        // the group once it is given up, which also forgets the member id; the new
+        // subscription waits for that and joins as a new member.
+        let c = self.consumer.clone();
+        let topic = self.topic.clone();
+        blocking(move || {
+            c.unsubscribe();
+            c.subscribe(&[&topic])
+                .map_err(|e| map_err(&format!("subscribe to {topic}"), &e))
+        })
+        .await
+    }
+
     async fn committed(
         &mut self,
         partitions: &[i32],

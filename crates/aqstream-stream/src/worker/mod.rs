@@ -29,6 +29,7 @@
 
 mod city;
 mod partitions;
+mod watchdog;
 
 pub use city::{OpenInternal, run_stage2};
 pub use partitions::{InProcessCity, run_stage1};

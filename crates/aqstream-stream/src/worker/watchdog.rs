@@ -1,0 +1,187 @@
+//! Notices a consumer group that stopped reading some partitions.
+//!
+//! Every partition of `aq.readings.v1` should be owned by a live worker that commits
+//! its offsets at each checkpoint. A broker can get this wrong: Tansu 0.6 completes a
+//! rebalance with an empty assignment when a new member's SyncGroup arrives just after
+//! the old leader's session expired, so the partitions stay with the dead leader and
+//! every live member sits idle (heartbeats succeed, nothing rebalances again). The
+//! watchdog looks at the partitions this worker does not own: one that has unread
+//! records and whose committed offset has not moved for the whole stall timeout is
+//! unread, and the worker should rejoin the group as a new member. The decision is
+//! pure (time is passed in); the worker loop does the I/O.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What is known of one partition of another member (or of none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Observed {
+    /// The partition.
+    pub partition: i32,
+    /// The group's committed offset (next to read), `None` if never committed.
+    pub committed: Option<i64>,
+    /// First readable offset.
+    pub low: i64,
+    /// Next offset to be written.
+    pub high: i64,
+}
+
+impl Observed {
+    /// Records between the group's position and the end of the partition.
+    fn lag(&self) -> i64 {
+        self.high - self.committed.unwrap_or(self.low).max(self.low)
+    }
+}
+
+/// Tracks the progress of the partitions this worker does not own.
+#[derive(Debug)]
+pub(crate) struct GroupWatchdog {
+    timeout: Duration,
+    next_check: Instant,
+    /// Per partition: the committed offset last seen and since when it has not moved
+    /// while records were waiting.
+    since: BTreeMap<i32, (Option<i64>, Instant)>,
+}
+
+impl GroupWatchdog {
+    /// A watchdog that reports partitions unread for `timeout`, looking a few times per
+    /// timeout; the first look is one interval after `now`.
+    pub(crate) fn new(timeout: Duration, now: Instant) -> GroupWatchdog {
+        let mut w = GroupWatchdog {
+            timeout,
+            next_check: now,
+            since: BTreeMap::new(),
+        };
+        w.next_check = now + w.interval();
+        w
+    }
+
+    /// Time between two looks.
+    fn interval(&self) -> Duration {
+        (self.timeout / 4).max(Duration::from_millis(500))
+    }
+
+    /// Whether the loop should look at the other partitions now.
+    pub(crate) fn due(&self, now: Instant) -> bool {
+        now >= self.next_check
+    }
+
+    /// Takes one look: the partitions not owned by this worker with their committed
+    /// offsets and ranges (partitions left out are owned here, and their tracking
+    /// starts over when they are not). Returns the partitions unread for the whole
+    /// timeout, in partition order.
+    pub(crate) fn observe(&mut self, now: Instant, others: &[Observed]) -> Vec<i32> {
+        self.next_check = now + self.interval();
+        self.since
+            .retain(|p, _| others.iter().any(|o| o.partition == *p));
+        let mut stalled = Vec::new();
+        for o in others {
+            let entry = self.since.entry(o.partition).or_insert((o.committed, now));
+            if o.lag() <= 0 || entry.0 != o.committed {
+                *entry = (o.committed, now);
+            } else if now.duration_since(entry.1) >= self.timeout {
+                stalled.push(o.partition);
+            }
+        }
+        stalled
+    }
+
+    /// Starts every partition's wait over (after a rejoin).
+    pub(crate) fn reset(&mut self, now: Instant) {
+        self.since.clear();
+        self.postpone(now);
+    }
+
+    /// Schedules the next look one interval after `now` (after a look that failed).
+    pub(crate) fn postpone(&mut self, now: Instant) {
+        self.next_check = now + self.interval();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(partition: i32, committed: Option<i64>, high: i64) -> Observed {
+        Observed {
+            partition,
+            committed,
+            low: 0,
+            high,
+        }
+    }
+
+    const T: Duration = Duration::from_secs(60);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_partition_without_progress_is_reported_after_the_timeout() {
+        let t0 = Instant::now();
+        let mut w = GroupWatchdog::new(T, t0);
+        assert!(!w.due(t0));
+        assert!(w.due(t0 + Duration::from_secs(15)));
+        let look = |w: &mut GroupWatchdog, s: u64, o: &[Observed]| {
+            w.observe(t0 + Duration::from_secs(s), o)
+        };
+        // Partition 1 never read, partition 2 read but behind, both for 60 s.
+        let o = [obs(1, None, 500), obs(2, Some(100), 500)];
+        assert!(look(&mut w, 15, &o).is_empty());
+        assert!(look(&mut w, 45, &o).is_empty());
+        assert!(look(&mut w, 74, &o).is_empty(), "59 s is not yet stalled");
+        assert_eq!(look(&mut w, 75, &o), vec![1, 2]);
+        assert!(!w.due(t0 + Duration::from_secs(89)));
+        assert!(w.due(t0 + Duration::from_secs(90)));
+        // After a rejoin each partition waits a whole timeout again.
+        w.reset(t0 + Duration::from_secs(80));
+        assert!(look(&mut w, 95, &o).is_empty());
+        assert!(look(&mut w, 139, &o).is_empty());
+        assert_eq!(look(&mut w, 155, &o), vec![1, 2]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_caught_up_partitions_and_own_partitions_are_not_stalled() {
+        let t0 = Instant::now();
+        let mut w = GroupWatchdog::new(T, t0);
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // Partition 0 moves a little each look; partition 1 is fully read (nothing new
+        // arrives, so its offset rightly stays); partition 2 lost its old records to
+        // retention and was never read, but nothing is left to read.
+        for s in (0..=300).step_by(15) {
+            let c = 10 + s as i64;
+            let others = [
+                obs(0, Some(c), c + 1000),
+                obs(1, Some(700), 700),
+                Observed {
+                    partition: 2,
+                    committed: None,
+                    low: 900,
+                    high: 900,
+                },
+            ];
+            assert!(w.observe(at(s), &others).is_empty(), "at {s} s");
+        }
+        // Partition 3 stalls for 50 s, is taken by this worker (left out), and is
+        // given away again: its wait starts over.
+        assert!(w.observe(at(300), &[obs(3, Some(5), 50)]).is_empty());
+        assert!(w.observe(at(350), &[obs(3, Some(5), 50)]).is_empty());
+        assert!(w.observe(at(355), &[]).is_empty());
+        assert!(w.observe(at(370), &[obs(3, Some(5), 50)]).is_empty());
+        assert!(w.observe(at(420), &[obs(3, Some(5), 50)]).is_empty());
+        assert_eq!(w.observe(at(430), &[obs(3, Some(5), 50)]), vec![3]);
+        // A committed offset that moves (even backwards, after a rewind) is progress.
+        assert!(w.observe(at(431), &[obs(3, Some(4), 50)]).is_empty());
+    }
+
+    #[test]
+    fn lag_counts_from_the_first_readable_record() {
+        assert_eq!(obs(0, None, 40).lag(), 40);
+        assert_eq!(obs(0, Some(30), 40).lag(), 10);
+        let trimmed = Observed {
+            partition: 0,
+            committed: Some(3),
+            low: 35,
+            high: 40,
+        };
+        assert_eq!(trimmed.lag(), 5);
+    }
+}
