@@ -1,6 +1,6 @@
 //! The stage-1 loop: poll, run the owned partitions' operators, publish, checkpoint.
 
-use super::watchdog::{GroupWatchdog, Observed};
+use super::watchdog::{GroupWatchdog, watch_group};
 use super::{Shared, blocking, log_err, now_ms, owner_of};
 use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::city::Sequenced;
@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// One owned partition.
-struct Owned {
+pub(super) struct Owned {
     op: Option<PartitionOperator>,
     store: CheckpointStore,
     epoch: u64,
@@ -491,75 +491,9 @@ async fn assign(
     Ok(())
 }
 
-/// Looks at the partitions other members own (see [`super::watchdog`]); when some went
-/// unread for the stall timeout, checkpoints this worker's work and rejoins the group
-/// as a new member. A look or rejoin that fails is tried again later.
-async fn watch_group(
-    shared: &Shared,
-    source: &mut dyn LogSource,
-    owned: &mut BTreeMap<i32, Owned>,
-    city: &mut Option<InProcessCity>,
-    w: &mut GroupWatchdog,
-) -> Result<()> {
-    let now = Instant::now();
-    let others: Vec<i32> = (0..source.partition_count())
-        .filter(|p| !owned.contains_key(p))
-        .collect();
-    if others.is_empty() {
-        w.observe(now, &[]);
-        return Ok(());
-    }
-    let looked = match source.committed(&others).await {
-        Ok(c) => source.watermarks(&others).await.map(|m| (c, m)),
-        Err(e) => Err(e),
-    };
-    let (committed, marks) = match looked {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::debug!("cannot look at the group's progress: {e}");
-            w.postpone(now);
-            return Ok(());
-        }
-    };
-    let observed: Vec<Observed> = marks
-        .into_iter()
-        .map(|(partition, low, high)| Observed {
-            partition,
-            committed: committed
-                .iter()
-                .find(|c| c.0 == partition)
-                .and_then(|c| c.1),
-            low,
-            high,
-        })
-        .collect();
-    let stalled = w.observe(now, &observed);
-    if stalled.is_empty() {
-        return Ok(());
-    }
-    tracing::warn!(
-        partitions = ?stalled,
-        owned = ?owned.keys().collect::<Vec<_>>(),
-        "partitions of other members went unread for {} s; rejoining the consumer group",
-        shared.cfg.group_stall_timeout().unwrap_or_default().as_secs()
-    );
-    checkpoint_all(shared, source, owned, city).await?;
-    match source.rejoin().await {
-        Ok(()) => {
-            shared.metrics.group_rejoins.inc();
-            w.reset(Instant::now());
-        }
-        Err(e) => {
-            tracing::warn!("cannot rejoin the consumer group: {e}");
-            w.postpone(Instant::now());
-        }
-    }
-    Ok(())
-}
-
 /// Checkpoints stage 2 (in-process) and every owned partition with new data, then
 /// commits the offsets.
-async fn checkpoint_all(
+pub(super) async fn checkpoint_all(
     shared: &Shared,
     source: &mut dyn LogSource,
     owned: &mut BTreeMap<i32, Owned>,

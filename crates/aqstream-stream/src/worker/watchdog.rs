@@ -7,12 +7,21 @@
 //! every live member sits idle (heartbeats succeed, nothing rebalances again). The
 //! watchdog looks at the partitions this worker does not own: one that has unread
 //! records and whose committed offset has not moved for the whole stall timeout is
-//! unread, and the worker should rejoin the group as a new member. The decision is
-//! pure (time is passed in); the worker loop does the I/O.
+//! unread, and the worker should rejoin the group as a new member. The decision
+//! ([`GroupWatchdog`]) is pure, time passed in; [`watch_group`] does the looking and
+//! the rejoining for the worker loop.
 
+use super::Shared;
+use super::partitions::{InProcessCity, Owned, checkpoint_all};
+use crate::error::Result;
+use aqstream_connect::log::LogSource;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// How long one look at the group's progress may take; a slow broker must not hold
+/// the worker loop up (the look is tried again at the next interval).
+const LOOK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What is known of one partition of another member (or of none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +106,79 @@ impl GroupWatchdog {
     pub(crate) fn postpone(&mut self, now: Instant) {
         self.next_check = now + self.interval();
     }
+}
+
+/// Looks at the partitions other members own ; when some went
+/// unread for the stall timeout, checkpoints this worker's work and rejoins the group
+/// as a new member. A look or rejoin that fails is tried again later.
+pub(super) async fn watch_group(
+    shared: &Shared,
+    source: &mut dyn LogSource,
+    owned: &mut BTreeMap<i32, Owned>,
+    city: &mut Option<InProcessCity>,
+    w: &mut GroupWatchdog,
+) -> Result<()> {
+    let now = Instant::now();
+    let others: Vec<i32> = (0..source.partition_count())
+        .filter(|p| !owned.contains_key(p))
+        .collect();
+    if others.is_empty() {
+        w.observe(now, &[]);
+        return Ok(());
+    }
+    let looked = tokio::time::timeout(LOOK_TIMEOUT, async {
+        let c = source.committed(&others).await?;
+        let m = source.watermarks(&others).await?;
+        Ok::<_, aqstream_connect::log::ConnectError>((c, m))
+    })
+    .await;
+    let (committed, marks) = match looked {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => {
+            tracing::debug!("cannot look at the group's progress: {e}");
+            w.postpone(now);
+            return Ok(());
+        }
+        Err(_) => {
+            tracing::debug!("looking at the group's progress took over {LOOK_TIMEOUT:?}");
+            w.postpone(now);
+            return Ok(());
+        }
+    };
+    let observed: Vec<Observed> = marks
+        .into_iter()
+        .map(|(partition, low, high)| Observed {
+            partition,
+            committed: committed
+                .iter()
+                .find(|c| c.0 == partition)
+                .and_then(|c| c.1),
+            low,
+            high,
+        })
+        .collect();
+    let stalled = w.observe(now, &observed);
+    if stalled.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(
+        partitions = ?stalled,
+        owned = ?owned.keys().collect::<Vec<_>>(),
+        "partitions of other members went unread for {} s; rejoining the consumer group",
+        shared.cfg.group_stall_timeout().unwrap_or_default().as_secs()
+    );
+    checkpoint_all(shared, source, owned, city).await?;
+    match source.rejoin().await {
+        Ok(()) => {
+            shared.metrics.group_rejoins.inc();
+            w.reset(Instant::now());
+        }
+        Err(e) => {
+            tracing::warn!("cannot rejoin the consumer group: {e}");
+            w.postpone(Instant::now());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
