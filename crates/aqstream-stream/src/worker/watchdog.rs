@@ -108,9 +108,9 @@ impl GroupWatchdog {
     }
 }
 
-/// Looks at the partitions other members own ; when some went
-/// unread for the stall timeout, checkpoints this worker's work and rejoins the group
-/// as a new member. A look or rejoin that fails is tried again later.
+/// Looks at the partitions other members own; when some went unread for the stall
+/// timeout, checkpoints this worker's work and rejoins the group as a new member. A
+/// look or rejoin that fails is tried again later.
 pub(super) async fn watch_group(
     shared: &Shared,
     source: &mut dyn LogSource,
