@@ -134,23 +134,10 @@ pub fn sort_rows(rows: &mut [AggregateRow]) {
 
 /// The rows as a batch of [`aggregates_schema`].
 pub fn aggregates_batch(rows: &[AggregateRow]) -> Result<RecordBatch, crate::StreamError> {
-    aggregates_batch_of(rows.iter())
-}
-
-/// [`aggregates_batch`] of rows in the iterator's order (the history writer gathers
-/// an epoch's rows in file order without moving them).
-pub(crate) fn aggregates_batch_of<'a>(
-    rows: impl ExactSizeIterator<Item = &'a AggregateRow>,
-) -> Result<RecordBatch, crate::StreamError> {
     let n = rows.len();
     let ts = || TimestampMillisecondBuilder::with_capacity(n).with_timezone(UTC);
-    let (mut scope, mut key, mut sensor, mut district, mut window) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-    );
+    let s = |bytes_per_row: usize| StringBuilder::with_capacity(n, n * bytes_per_row);
+    let (mut scope, mut key, mut sensor, mut district, mut window) = (s(6), s(8), s(8), s(4), s(2));
     let (mut start, mut end, mut emitted) = (ts(), ts(), ts());
     let f = || Float64Builder::with_capacity(n);
     let (mut mean, mut min, mut max, mut frac) = (f(), f(), f(), f());

@@ -15,6 +15,43 @@ use crate::rows::AggregateRow;
 use aqstream_core::time::{DAY_MS, EpochMillis};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+/// The rank of each item's string among the distinct strings in sorted order
+/// (sorting by rank is sorting by the string), for strings shared through `Arc`s.
+///
+/// Strings are told apart by address first: the rows of one sensor share one
+/// `Arc<str>`, so an item costs one hash of an address instead of a hash and a
+/// compare of its bytes, and only the distinct addresses are sorted by content.
+/// Equal strings at different addresses get the same rank.
+pub(crate) fn shared_ranks<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<u32> {
+    let mut slot_of: FxHashMap<(usize, usize), u32> = FxHashMap::default();
+    let mut distinct: Vec<&str> = Vec::new();
+    let mut items: Vec<u32> = Vec::with_capacity(keys.size_hint().0);
+    for k in keys {
+        let next = distinct.len() as u32;
+        let slot = *slot_of
+            .entry((k.as_ptr() as usize, k.len()))
+            .or_insert_with(|| {
+                distinct.push(k);
+                next
+            });
+        items.push(slot);
+    }
+    let mut sorted: Vec<u32> = (0..distinct.len() as u32).collect();
+    sorted.sort_unstable_by_key(|&d| distinct[d as usize]);
+    let mut rank_of = vec![0u32; distinct.len()];
+    let mut rank = 0u32;
+    for (i, &d) in sorted.iter().enumerate() {
+        if i > 0 && distinct[sorted[i - 1] as usize] != distinct[d as usize] {
+            rank += 1;
+        }
+        rank_of[d as usize] = rank;
+    }
+    for item in &mut items {
+        *item = rank_of[*item as usize];
+    }
+    items
+}
+
 /// The rank of each distinct string in sorted order: sorting by rank is sorting by
 /// the string.
 pub(crate) fn ranks<'a>(keys: impl Iterator<Item = &'a str>) -> FxHashMap<&'a str, u32> {
@@ -80,7 +117,7 @@ fn offset(v: i64, base: i64) -> u64 {
 /// Aggregate rows in file order: by date, then scope, key, window start, window
 /// length, revision; ties in arrival order.
 pub(crate) fn row_order(rows: &[AggregateRow]) -> Vec<usize> {
-    let rank = ranks(rows.iter().map(|r| &*r.key));
+    let rank = shared_ranks(rows.iter().map(|r| &*r.key));
     let min_day = rows
         .iter()
         .map(|r| r.window.start.div_euclid(DAY_MS))
@@ -92,7 +129,7 @@ pub(crate) fn row_order(rows: &[AggregateRow]) -> Vec<usize> {
         (
             w.start.div_euclid(DAY_MS),
             r.scope,
-            rank[&*r.key],
+            rank[i],
             w.start,
             w.kind,
             r.revision,
@@ -116,7 +153,7 @@ pub(crate) fn row_order(rows: &[AggregateRow]) -> Vec<usize> {
 /// Ledger entries in file order: by date, sensor, minute, version; ties in arrival
 /// order.
 pub(crate) fn ledger_order(ledger: &[LedgerEntry]) -> Vec<usize> {
-    let rank = ranks(ledger.iter().map(|e| &*e.sensor_id));
+    let rank = shared_ranks(ledger.iter().map(|e| &*e.sensor_id));
     let min_day = ledger
         .iter()
         .map(|e| e.minute_start.div_euclid(DAY_MS))
@@ -126,7 +163,7 @@ pub(crate) fn ledger_order(ledger: &[LedgerEntry]) -> Vec<usize> {
     let key = |i: usize| {
         let e = &ledger[i];
         let day = e.minute_start.div_euclid(DAY_MS);
-        (day, rank[&*e.sensor_id], e.minute_start, e.version)
+        (day, rank[i], e.minute_start, e.version)
     };
     let packed = |i: usize| {
         let (day, rank, minute, version) = key(i);
@@ -191,7 +228,12 @@ mod tests {
             } else {
                 Scope::Sensor
             },
-            key: Arc::clone(&names[r.below(names.len() as u64) as usize]),
+            // Mostly the shared `Arc` of the name, sometimes a copy at another
+            // address: both must rank the same.
+            key: match &names[r.below(names.len() as u64) as usize] {
+                n if r.below(3) == 0 => Arc::from(&**n),
+                n => Arc::clone(n),
+            },
             district: Arc::from("d"),
             window: WindowId { kind, start },
             stats: Stats::of(&Partial::default(), kind, 0.0),
@@ -243,6 +285,22 @@ mod tests {
             );
         }
         assert!(row_order(&[]).is_empty());
+    }
+
+    #[test]
+    fn shared_ranks_are_by_content_whatever_the_address() {
+        let (b1, b2): (Arc<str>, Arc<str>) = (Arc::from("b"), Arc::from("b"));
+        let (a, ab, empty): (Arc<str>, Arc<str>, Arc<str>) =
+            (Arc::from("a"), Arc::from("ab"), Arc::from(""));
+        let items = [&*b1, &*a, &*b2, &*ab, &*b1, &*empty, &*a];
+        assert_eq!(
+            shared_ranks(items.iter().copied()),
+            vec![3, 1, 3, 2, 3, 0, 1]
+        );
+        let by_content = ranks(items.iter().copied());
+        let want: Vec<u32> = items.iter().map(|k| by_content[k]).collect();
+        assert_eq!(shared_ranks(items.iter().copied()), want);
+        assert!(shared_ranks(std::iter::empty()).is_empty());
     }
 
     #[test]
