@@ -103,13 +103,25 @@ impl SegmentBuilder {
         self.len() == 0
     }
 
-    /// The batch; the builder is empty afterwards.
+    /// The batch; the builder is empty afterwards, with room for as many readings
+    /// (the next segment is about as long; growing to it would copy every column
+    /// several times).
     pub fn finish(&mut self) -> Result<RecordBatch> {
-        let mut cols: Vec<ArrayRef> = vec![Arc::new(self.k.finish())];
-        cols.extend(self.v.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        cols.push(Arc::new(self.wx.finish()));
-        cols.push(Arc::new(self.wy.finish()));
-        cols.push(Arc::new(self.problems.finish()));
+        let n = self.len();
+        let f = || Float64Builder::with_capacity(n);
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(
+            std::mem::replace(&mut self.k, UInt64Builder::with_capacity(n)).finish(),
+        )];
+        cols.extend(
+            self.v
+                .iter_mut()
+                .map(|b| Arc::new(std::mem::replace(b, f()).finish()) as ArrayRef),
+        );
+        cols.push(Arc::new(std::mem::replace(&mut self.wx, f()).finish()));
+        cols.push(Arc::new(std::mem::replace(&mut self.wy, f()).finish()));
+        cols.push(Arc::new(
+            std::mem::replace(&mut self.problems, Int32Builder::with_capacity(n)).finish(),
+        ));
         Ok(RecordBatch::try_new(segment_schema(), cols)?)
     }
 }
@@ -160,7 +172,7 @@ impl SegmentPlan {
             MemorySourceConfig::try_new_exec(&[batches], segment_schema(), None)?;
         let plan = replace_leaf(&self.plan, &source)?;
         let out = futures::executor::block_on(collect(plan, Arc::clone(&self.task)))?;
-        let mut partials = Vec::new();
+        let mut partials = Vec::with_capacity(out.iter().map(RecordBatch::num_rows).sum());
         for b in &out {
             read_partials(b, &mut partials)?;
         }

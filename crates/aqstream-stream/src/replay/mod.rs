@@ -289,7 +289,10 @@ fn send_batch(
     o1.accepted = 0;
     o1.late = 0;
     o1.duplicates = 0;
-    let city = std::mem::take(&mut o1.city);
+    // The next batch holds about as many messages: the vector starts at that size
+    // rather than doubling its way there (copying every message each time).
+    let next = Vec::with_capacity(o1.city.len());
+    let city = std::mem::replace(&mut o1.city, next);
     if city.is_empty() && *counts == ReplaySummary::default() {
         return true;
     }

@@ -125,12 +125,14 @@ impl Epoch {
             .push(r);
     }
 
-    /// Moves the builder's readings into `readings`.
+    /// Moves the builder's readings into `readings`. The builder starts again with
+    /// room for as many readings (the next epoch is about as long).
     pub(crate) fn seal(&mut self) {
         if let Some(b) = self.hist.as_mut()
             && !b.is_empty()
         {
-            self.readings.push(b.finish());
+            let next = ReadingBatchBuilder::with_capacity(b.len());
+            self.readings.push(std::mem::replace(b, next).finish());
         }
     }
 }

@@ -3,9 +3,11 @@
 //! A sensor keeps about a dozen windows open (a minute window per minute of the
 //! allowed lateness, the current 5-minute, hour and day windows, and those waiting
 //! out their lateness). Every reading looks up four of them and every emission and
-//! close one more: a short list scanned by id is cheaper than any map, and one
-//! allocation per sensor, grown two windows at a time, keeps the memory at what the
-//! windows need.
+//! close one more: a short list scanned by id is cheaper than any map, and lists
+//! grown two windows at a time keep the memory at what the windows need. The ids are
+//! a list of their own: scanned next to the windows' state (~200 bytes each), every
+//! id compared was another cache line, and that scan was most of the time of a
+//! window's emission.
 
 use crate::partial::Partial;
 use crate::window::{MinuteSet, WindowId};
@@ -36,28 +38,30 @@ impl Win {
 /// most once).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct OpenWindows {
-    wins: Vec<(WindowId, Win)>,
+    /// The windows' ids; `wins[i]` is the state of `ids[i]`.
+    ids: Vec<WindowId>,
+    wins: Vec<Win>,
 }
 
 impl OpenWindows {
     /// Number of open windows.
     pub(crate) fn len(&self) -> usize {
-        self.wins.len()
+        self.ids.len()
     }
 
     fn position(&self, id: WindowId) -> Option<usize> {
-        self.wins.iter().position(|(x, _)| *x == id)
+        self.ids.iter().position(|x| *x == id)
     }
 
     /// The open window `id`.
     pub(crate) fn get_mut(&mut self, id: WindowId) -> Option<&mut Win> {
-        self.position(id).map(|i| &mut self.wins[i].1)
+        self.position(id).map(|i| &mut self.wins[i])
     }
 
     /// The open window `id`, opened (empty) if it is not; whether it was opened.
     pub(crate) fn open(&mut self, id: WindowId) -> (&mut Win, bool) {
         match self.position(id) {
-            Some(i) => (&mut self.wins[i].1, false),
+            Some(i) => (&mut self.wins[i], false),
             None => (self.push(id, Win::empty(id)), true),
         }
     }
@@ -68,16 +72,19 @@ impl OpenWindows {
         // About a dozen windows per sensor: grow by two, not by doubling (at 100 000
         // sensors doubling to 16 costs ~80 MB).
         if self.wins.len() == self.wins.capacity() {
+            self.ids.reserve_exact(2);
             self.wins.reserve_exact(2);
         }
-        self.wins.push((id, win));
-        &mut self.wins.last_mut().expect("just pushed").1
+        self.ids.push(id);
+        self.wins.push(win);
+        self.wins.last_mut().expect("just pushed")
     }
 
     /// Closes window `id`; whether it was open.
     pub(crate) fn remove(&mut self, id: WindowId) -> bool {
         match self.position(id) {
             Some(i) => {
+                self.ids.swap_remove(i);
                 self.wins.swap_remove(i);
                 true
             }
@@ -87,7 +94,7 @@ impl OpenWindows {
 
     /// The open windows, in list order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (WindowId, &Win)> {
-        self.wins.iter().map(|(id, w)| (*id, w))
+        self.ids.iter().copied().zip(&self.wins)
     }
 }
 
