@@ -5,7 +5,9 @@
 //! TZ-0001,gw-tz-01,39.9092,116.6573,Tongzhou-Center,lowcost
 //! ```
 
-use rustc_hash::FxHashMap;
+mod ids;
+
+use ids::IdIndex;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::str::FromStr;
@@ -88,7 +90,7 @@ pub enum RegistryError {
 #[derive(Debug, Clone, Default)]
 pub struct SensorRegistry {
     sensors: Vec<SensorInfo>,
-    by_id: FxHashMap<String, usize>,
+    by_id: IdIndex,
 }
 
 const COLUMNS: [&str; 6] = ["sensor_id", "gateway_id", "lat", "lon", "district", "kind"];
@@ -132,9 +134,9 @@ fn parse_coord(s: &str, name: &str, lim: f64) -> Result<f64, String> {
 impl SensorRegistry {
     /// Builds a registry from rows; later duplicates of an id are an error.
     pub fn from_sensors(sensors: Vec<SensorInfo>) -> Result<SensorRegistry, RegistryError> {
-        let mut by_id = FxHashMap::with_capacity_and_hasher(sensors.len(), Default::default());
+        let mut by_id = IdIndex::default();
         for (i, s) in sensors.iter().enumerate() {
-            if by_id.insert(s.sensor_id.clone(), i).is_some() {
+            if by_id.insert(&s.sensor_id).is_err() {
                 return Err(RegistryError::Line {
                     line: i + 2,
                     message: format!("duplicate sensor_id `{}`", s.sensor_id),
@@ -218,12 +220,12 @@ impl SensorRegistry {
 
     /// The sensor with this id.
     pub fn get(&self, sensor_id: &str) -> Option<&SensorInfo> {
-        self.by_id.get(sensor_id).map(|&i| &self.sensors[i])
+        self.by_id.get(sensor_id).map(|i| &self.sensors[i])
     }
 
     /// Position of the sensor in [`SensorRegistry::sensors`] (a dense index).
     pub fn index_of(&self, sensor_id: &str) -> Option<usize> {
-        self.by_id.get(sensor_id).copied()
+        self.by_id.get(sensor_id)
     }
 
     /// All sensors, in file order.
