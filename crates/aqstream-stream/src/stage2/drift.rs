@@ -68,6 +68,10 @@ pub struct DriftQa {
     cfg: QaConfig,
     neighbours: Vec<Vec<u32>>,
     pub(crate) sensors: FxHashMap<u32, SensorDrift>,
+    /// `sensors[i].drifting` of every registry index (false without state): asked for
+    /// every sensor-minute and every neighbour, where a probe of the map was a
+    /// cache miss each time.
+    flagged: Vec<bool>,
     scratch: Vec<Option<f64>>,
     touched: Vec<u32>,
     med: Vec<f64>,
@@ -80,6 +84,7 @@ impl DriftQa {
         DriftQa {
             cfg,
             scratch: vec![None; dir.len()],
+            flagged: vec![false; dir.len()],
             neighbours,
             sensors: FxHashMap::default(),
             touched: Vec::new(),
@@ -89,7 +94,15 @@ impl DriftQa {
 
     /// Is the sensor flagged?
     pub fn is_drifting(&self, sensor: u32) -> bool {
-        self.sensors.get(&sensor).is_some_and(|s| s.drifting)
+        self.flagged.get(sensor as usize).copied().unwrap_or(false)
+    }
+
+    /// Restores the drift state of registry index `sensor` (from a checkpoint).
+    pub(crate) fn restore(&mut self, sensor: u32, st: SensorDrift) {
+        if let Some(f) = self.flagged.get_mut(sensor as usize) {
+            *f = st.drifting;
+        }
+        self.sensors.insert(sensor, st);
     }
 
     /// The neighbours of a sensor (registry indices, nearest first).
@@ -116,7 +129,7 @@ impl DriftQa {
             self.med.clear();
             for &n in nb {
                 if let Some(x) = self.scratch[n as usize]
-                    && !self.sensors.get(&n).is_some_and(|d| d.drifting)
+                    && !self.flagged.get(n as usize).copied().unwrap_or(false)
                 {
                     self.med.push(x);
                 }
@@ -193,6 +206,9 @@ impl DriftQa {
             };
             if flip {
                 st.drifting = !st.drifting;
+                if let Some(f) = self.flagged.get_mut(s as usize) {
+                    *f = st.drifting;
+                }
                 changes.push(DriftChange {
                     sensor: s,
                     raised: st.drifting,
@@ -432,5 +448,12 @@ mod tests {
         let h = raised_at.expect("drift flagged");
         assert!((30..=32).contains(&h), "flagged at hour {h}");
         assert!(q.is_drifting(4) && !q.is_drifting(2));
+        // The flags come back with the state a checkpoint restores.
+        let mut r = DriftQa::new(&d, QaConfig::default());
+        assert!(!r.is_drifting(4));
+        for (&s, st) in &q.sensors {
+            r.restore(s, st.clone());
+        }
+        assert!(r.is_drifting(4) && !r.is_drifting(2));
     }
 }

@@ -244,7 +244,7 @@ impl CityOperator {
                 });
             }
             if let Some(i) = dir.index_of(id) {
-                op.drift.sensors.insert(i, st);
+                op.drift.restore(i, st);
             }
         }
         let nl = d.len(20)?;
