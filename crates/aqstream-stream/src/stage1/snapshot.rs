@@ -68,6 +68,12 @@ impl PartitionOperator {
         e.i64(self.clock.frontier);
         e.i64(self.clock.watermark);
         e.i64(self.clock.newest);
+        // The dedup keys of closed cells are dropped lazily; a checkpoint holds
+        // only the live ones.
+        let (w, lateness) = (self.clock.watermark(), self.cfg.lateness_ms());
+        for st in self.sensors.iter_mut().flatten() {
+            st.prune_dedup(w, lateness);
+        }
         let live: Vec<&SensorState> = self.sensors.iter().flatten().map(|b| &**b).collect();
         e.len(live.len());
         for (slot, st) in self.sensors.iter().enumerate() {

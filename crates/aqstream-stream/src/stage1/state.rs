@@ -73,6 +73,20 @@ pub(crate) struct SensorState {
     pub(crate) nowcast: HourlyHistory,
 }
 
+impl SensorState {
+    /// Most dedup keys a sensor keeps before the closed ones are dropped.
+    const DEDUP_SLACK: usize = 8;
+
+    /// Forgets the dedup keys of cells closed at watermark `w`. Until then they are
+    /// harmless: a reading with the same key has the same cell, so it is late and
+    /// never compared with them. Dropping them lazily, when a sensor's list grows,
+    /// spares a sweep over every sensor at every watermark advance.
+    pub(crate) fn prune_dedup(&mut self, w: EpochMillis, lateness: i64) {
+        self.dedup
+            .retain(|&(ts, period)| Cell::of(ts, period).end().saturating_add(lateness) > w);
+    }
+}
+
 /// A window of a sensor (by slot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct WinRef {
@@ -370,8 +384,12 @@ impl PartitionOperator {
         }
         let qa_cfg = Arc::clone(&self.cfg);
         let mut changes = std::mem::take(&mut self.changes);
+        let w = self.clock.watermark();
         let st = self.state_mut(slot, &r.sensor_id);
         let key = (r.ts, r.period_s);
+        if st.dedup.len() >= SensorState::DEDUP_SLACK {
+            st.prune_dedup(w, lateness);
+        }
         if st.dedup.contains(&key) {
             out.duplicates += 1;
             self.changes = changes;
@@ -576,10 +594,6 @@ impl PartitionOperator {
                     st.windows.remove(r.id);
                 }
             }
-        }
-        for st in self.sensors.iter_mut().flatten() {
-            st.dedup
-                .retain(|&(ts, period)| Cell::of(ts, period).end().saturating_add(lateness) > w);
         }
     }
 
