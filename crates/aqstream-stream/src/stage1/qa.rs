@@ -45,6 +45,17 @@ pub type Change = (Problem, bool);
 /// shows (for the window's problem mask) and pushes state changes to `changes`.
 pub fn check(qa: &mut SensorQa, r: &mut Reading, cfg: &QaConfig, changes: &mut Vec<Change>) -> u8 {
     recheck_flags(r);
+    check_rechecked(qa, r, cfg, changes)
+}
+
+/// [`check`] of a reading whose flags [`recheck_flags`] has already applied (stage 1
+/// does that first, for the late path too).
+pub(crate) fn check_rechecked(
+    qa: &mut SensorQa,
+    r: &mut Reading,
+    cfg: &QaConfig,
+    changes: &mut Vec<Change>,
+) -> u8 {
     let stuck_after = cfg.stuck_after_ms();
     let mut any_stuck = false;
     for (i, m) in Measure::POLLUTANTS.into_iter().enumerate() {

@@ -396,7 +396,7 @@ impl PartitionOperator {
             return Ok(());
         }
         st.dedup.push(key);
-        let problems = qa::check(&mut st.qa, &mut r, &qa_cfg.qa, &mut changes);
+        let problems = qa::check_rechecked(&mut st.qa, &mut r, &qa_cfg.qa, &mut changes);
         let (sid, sdistrict) = (Arc::clone(&st.id), Arc::clone(&st.district));
         for (p, raised) in changes.drain(..) {
             let e = HealthEvent {

@@ -16,7 +16,6 @@ use crate::directory::SensorDirectory;
 use aqstream_core::geo::{LocalPlane, haversine_m};
 use aqstream_core::registry::SensorKind;
 use aqstream_core::time::EpochMillis;
-use rustc_hash::FxHashMap;
 use std::collections::{HashMap, VecDeque};
 
 /// One closed hour of a sensor.
@@ -67,10 +66,12 @@ pub struct DriftChange {
 pub struct DriftQa {
     cfg: QaConfig,
     neighbours: Vec<Vec<u32>>,
-    pub(crate) sensors: FxHashMap<u32, SensorDrift>,
+    /// Drift state by registry index (`None` before a sensor's first comparison):
+    /// updated for every sensor-minute, where a probe of a map was a cache miss
+    /// each time.
+    pub(crate) sensors: Vec<Option<SensorDrift>>,
     /// `sensors[i].drifting` of every registry index (false without state): asked for
-    /// every sensor-minute and every neighbour, where a probe of the map was a
-    /// cache miss each time.
+    /// every sensor-minute and every neighbour, a byte each keeps them in cache.
     flagged: Vec<bool>,
     scratch: Vec<Option<f64>>,
     touched: Vec<u32>,
@@ -86,7 +87,7 @@ impl DriftQa {
             scratch: vec![None; dir.len()],
             flagged: vec![false; dir.len()],
             neighbours,
-            sensors: FxHashMap::default(),
+            sensors: vec![None; dir.len()],
             touched: Vec::new(),
             med: Vec::new(),
         }
@@ -102,7 +103,9 @@ impl DriftQa {
         if let Some(f) = self.flagged.get_mut(sensor as usize) {
             *f = st.drifting;
         }
-        self.sensors.insert(sensor, st);
+        if let Some(slot) = self.sensors.get_mut(sensor as usize) {
+            *slot = Some(st);
+        }
     }
 
     /// The neighbours of a sensor (registry indices, nearest first).
@@ -144,7 +147,10 @@ impl DriftQa {
             } else {
                 (self.med[k / 2 - 1] + self.med[k / 2]) / 2.0
             };
-            let st = self.sensors.entry(s).or_default();
+            let Some(st) = self.sensors.get_mut(s as usize) else {
+                continue;
+            };
+            let st = st.get_or_insert_with(SensorDrift::default);
             if st.hour != hour {
                 close_hour(st, self.cfg.drift_window_h + self.cfg.drift_baseline_h);
                 st.hour = hour;
@@ -162,10 +168,9 @@ impl DriftQa {
     pub fn end_of_hour(&mut self, hour: EpochMillis) -> Vec<DriftChange> {
         let keep = self.cfg.drift_window_h + self.cfg.drift_baseline_h;
         let mut changes = Vec::new();
-        let mut ids: Vec<u32> = self.sensors.keys().copied().collect();
-        ids.sort_unstable();
-        for s in ids {
-            let st = self.sensors.get_mut(&s).expect("key listed");
+        for (s, st) in self.sensors.iter_mut().enumerate() {
+            let Some(st) = st else { continue };
+            let s = s as u32;
             if st.hour == hour {
                 close_hour(st, keep);
                 st.hour = hour + HOUR;
@@ -451,8 +456,10 @@ mod tests {
         // The flags come back with the state a checkpoint restores.
         let mut r = DriftQa::new(&d, QaConfig::default());
         assert!(!r.is_drifting(4));
-        for (&s, st) in &q.sensors {
-            r.restore(s, st.clone());
+        for (s, st) in q.sensors.iter().enumerate() {
+            if let Some(st) = st {
+                r.restore(s as u32, st.clone());
+            }
         }
         assert!(r.is_drifting(4) && !r.is_drifting(2));
     }

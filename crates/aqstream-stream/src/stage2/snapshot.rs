@@ -98,11 +98,12 @@ impl CityOperator {
         for k in &self.dirty {
             self.put_key(&mut e, k);
         }
-        let mut sensors: Vec<(&u32, &SensorDrift)> = self.drift.sensors.iter().collect();
-        sensors.sort_by_key(|(s, _)| **s);
+        let sensors: Vec<(u32, &SensorDrift)> = (self.drift.sensors.iter().enumerate())
+            .filter_map(|(s, st)| Some((s as u32, st.as_ref()?)))
+            .collect();
         e.len(sensors.len());
         for (s, st) in sensors {
-            e.str(self.dir.id(*s));
+            e.str(self.dir.id(s));
             e.i64(st.hour);
             e.f64(st.sum_d);
             e.f64(st.sum_level);
