@@ -13,7 +13,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch,
     StringBuilder, TimestampMillisecondBuilder, UInt32Array,
 };
-use datafusion::arrow::compute::{concat_batches, take_record_batch};
+use datafusion::arrow::compute::{concat_batches, take, take_record_batch};
 use datafusion::arrow::datatypes::{
     DataType, Field, Int32Type, Schema, SchemaRef, TimestampMillisecondType,
 };
@@ -133,14 +133,19 @@ pub fn write_epoch(
         Ok(())
     };
     // Readings: by the date of `ts`, sorted by sensor, ts, period.
-    let readings: Vec<RecordBatch> = std::mem::take(&mut data.readings)
+    let mut readings: Vec<RecordBatch> = std::mem::take(&mut data.readings)
         .into_iter()
         .filter(|b| b.num_rows() > 0)
         .collect();
-    if !readings.is_empty() {
-        let all = concat_batches(&readings[0].schema(), &readings)?;
-        for (date, part) in split_by_day(&all, 2)? {
-            let sorted = sort_readings(&part)?;
+    let all = match readings.len() {
+        0 => None,
+        1 => readings.pop(),
+        _ => Some(concat_batches(&readings[0].schema(), &readings)?),
+    };
+    drop(readings);
+    if let Some(all) = all {
+        for (date, part) in split_by_day(all, 2)? {
+            let sorted = sort_readings(part)?;
             stage(history, "readings", &date, &sorted)?;
         }
     }
@@ -153,8 +158,8 @@ pub fn write_epoch(
         let order = row_order(rows);
         let starts: Vec<EpochMillis> = rows.iter().map(|r| r.window.start).collect();
         let all = aggregates_batch(rows)?;
-        for (date, chunk) in group_by_date(&order, |&i| starts[i]) {
-            stage(history, "aggregates", &date, &take_rows(&all, chunk)?)?;
+        for (date, batch) in by_date(all, &order, |i| starts[i])? {
+            stage(history, "aggregates", &date, &batch)?;
         }
     }
     data.rows.clear();
@@ -177,21 +182,33 @@ pub fn write_epoch(
         let order = ledger_order(ledger);
         let minutes: Vec<EpochMillis> = ledger.iter().map(|e| e.minute_start).collect();
         let all = ledger_batch(ledger)?;
-        for (date, chunk) in group_by_date(&order, |&i| minutes[i]) {
-            stage(state, "ledger", &date, &take_rows(&all, chunk)?)?;
+        for (date, batch) in by_date(all, &order, |i| minutes[i])? {
+            stage(state, "ledger", &date, &batch)?;
         }
     }
     data.ledger.clear();
     Ok(out)
 }
 
-/// The rows `order` of `batch`, in that order.
-fn take_rows(batch: &RecordBatch, order: &[usize]) -> Result<RecordBatch> {
-    if order.len() == batch.num_rows() && order.iter().enumerate().all(|(k, &i)| k == i) {
-        return Ok(batch.clone());
-    }
-    let idx = UInt32Array::from_iter_values(order.iter().map(|&i| i as u32));
-    Ok(take_record_batch(batch, &idx)?)
+/// The rows of `all` in file order `order` (sorted by date first), one batch per
+/// UTC date of `ts(row)`. With one date (the usual epoch) `all` is reordered in place
+/// ([`reorder`]).
+fn by_date(
+    all: RecordBatch,
+    order: &[usize],
+    ts: impl Fn(usize) -> EpochMillis,
+) -> Result<Vec<(String, RecordBatch)>> {
+    let dates = group_by_date(order, |&i| ts(i));
+    let [(date, chunk)] = dates.as_slice() else {
+        return dates
+            .into_iter()
+            .map(|(date, chunk)| {
+                let idx = UInt32Array::from_iter_values(chunk.iter().map(|&i| i as u32));
+                Ok((date, take_record_batch(&all, &idx)?))
+            })
+            .collect();
+    };
+    Ok(vec![(date.clone(), reorder(all, chunk)?)])
 }
 
 /// Consecutive runs of items with the same UTC date (items must be sorted by date:
@@ -212,7 +229,7 @@ fn group_by_date<T>(items: &[T], ts: impl Fn(&T) -> EpochMillis) -> Vec<(String,
 }
 
 /// Splits a batch by the UTC date of its timestamp column `col`.
-fn split_by_day(b: &RecordBatch, col: usize) -> Result<Vec<(String, RecordBatch)>> {
+fn split_by_day(b: RecordBatch, col: usize) -> Result<Vec<(String, RecordBatch)>> {
     let ts = b.column(col).as_primitive::<TimestampMillisecondType>();
     let mut days: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
     for i in 0..b.num_rows() {
@@ -222,18 +239,18 @@ fn split_by_day(b: &RecordBatch, col: usize) -> Result<Vec<(String, RecordBatch)
     }
     if days.len() == 1 {
         let (d, _) = days.into_iter().next().expect("one day");
-        return Ok(vec![(utc_date(d * DAY_MS), b.clone())]);
+        return Ok(vec![(utc_date(d * DAY_MS), b)]);
     }
     let mut out = Vec::new();
     for (d, idx) in days {
         let idx = datafusion::arrow::array::UInt32Array::from(idx);
-        out.push((utc_date(d * DAY_MS), take_record_batch(b, &idx)?));
+        out.push((utc_date(d * DAY_MS), take_record_batch(&b, &idx)?));
     }
     Ok(out)
 }
 
 /// A readings batch sorted by sensor, ts, period_s (see [`readings_order`]).
-fn sort_readings(b: &RecordBatch) -> Result<RecordBatch> {
+fn sort_readings(b: RecordBatch) -> Result<RecordBatch> {
     let bad = || StreamError::corrupt("readings batch", "unexpected column type");
     let sensor = b.column(0).as_string_opt::<i32>().ok_or_else(bad)?;
     let ts = b
@@ -246,11 +263,23 @@ fn sort_readings(b: &RecordBatch) -> Result<RecordBatch> {
         .ok_or_else(bad)?;
     let ids: Vec<&str> = sensor.iter().map(Option::unwrap_or_default).collect();
     let order = readings_order(&ids, ts.values(), period.values());
-    if order.iter().enumerate().all(|(k, &i)| k == i) {
-        return Ok(b.clone());
+    drop(ids);
+    reorder(b, &order)
+}
+
+/// The rows `order` of `b`, in that order. `b` is consumed column by column, each
+/// column dropped once reordered, so at most one column exists twice.
+fn reorder(b: RecordBatch, order: &[usize]) -> Result<RecordBatch> {
+    if order.len() == b.num_rows() && order.iter().enumerate().all(|(k, &i)| k == i) {
+        return Ok(b);
     }
-    let idx = UInt32Array::from_iter_values(order.into_iter().map(|i| i as u32));
-    Ok(take_record_batch(b, &idx)?)
+    let idx = UInt32Array::from_iter_values(order.iter().map(|&i| i as u32));
+    let (schema, source, _) = b.into_parts();
+    let mut columns = Vec::with_capacity(source.len());
+    for column in source {
+        columns.push(take(&column, &idx, None)?);
+    }
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// Publishes staged files: rename into place, fsync the directories. Files already

@@ -139,14 +139,12 @@ impl Epoch {
             .push(r);
     }
 
-    /// Moves the builder's readings into `readings`. The builder starts again with
-    /// room for as many readings (the next epoch is about as long).
+    /// Moves the builder's readings into `readings`.
     pub(crate) fn seal(&mut self) {
         if let Some(b) = self.hist.as_mut()
             && !b.is_empty()
         {
-            let next = ReadingBatchBuilder::with_capacity(b.len());
-            self.readings.push(std::mem::replace(b, next).finish());
+            self.readings.push(b.finish());
         }
     }
 }
