@@ -36,7 +36,9 @@ pub struct StreamConfig {
     /// member that is gone (Tansu 0.6 does when a new member's SyncGroup arrives just
     /// after the old leader's session expired); other members then sit idle forever.
     /// Offsets are committed at checkpoints, so at least three checkpoint intervals
-    /// are waited. Seconds; 0 turns the check off.
+    /// are waited; after a rejoin without progress the wait doubles (up to eight
+    /// times), so a slow broker gets time to complete the join. Seconds; 0 turns the
+    /// check off.
     pub group_stall_timeout_s: u64,
     /// Readings of one partition aggregated at most in one DataFusion run; a segment
     /// that grows past this (a stalled watermark) is aggregated early.

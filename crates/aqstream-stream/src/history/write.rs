@@ -562,6 +562,32 @@ mod tests {
         let order = row_order(&rows);
         let got: Vec<AggregateRow> = order.iter().map(|&i| rows[i].clone()).collect();
         assert_eq!(got, want);
+        // The files: one batch per date holding that date's rows in that order, from
+        // rows over three dates (taken) and over one (reordered in place).
+        let files_of = |rows: &[AggregateRow]| {
+            let starts: Vec<EpochMillis> = rows.iter().map(|r| r.window.start).collect();
+            let all = aggregates_batch(rows).expect("batch");
+            by_date(all, &row_order(rows), |i| starts[i]).expect("by date")
+        };
+        let expected = |sorted: &[AggregateRow]| -> Vec<(String, RecordBatch)> {
+            group_by_date(sorted, |r| r.window.start)
+                .into_iter()
+                .map(|(date, chunk)| (date, aggregates_batch(chunk).expect("batch")))
+                .collect()
+        };
+        assert_eq!(files_of(&rows).len(), 3);
+        assert_eq!(files_of(&rows), expected(&want));
+        let first_day = want[0].window.start.div_euclid(DAY_MS);
+        let one_day: Vec<AggregateRow> = (rows.iter())
+            .filter(|r| r.window.start.div_euclid(DAY_MS) == first_day)
+            .cloned()
+            .collect();
+        let want_one: Vec<AggregateRow> = (want.iter())
+            .filter(|r| r.window.start.div_euclid(DAY_MS) == first_day)
+            .cloned()
+            .collect();
+        assert_eq!(files_of(&one_day).len(), 1);
+        assert_eq!(files_of(&one_day), expected(&want_one));
         let mut want = ledger.clone();
         want.sort_by(|a, b| {
             let k = |e: &LedgerEntry| {

@@ -7,7 +7,10 @@
 //! every live member sits idle (heartbeats succeed, nothing rebalances again). The
 //! watchdog looks at the partitions this worker does not own: one that has unread
 //! records and whose committed offset has not moved for the whole stall timeout is
-//! unread, and the worker should rejoin the group as a new member. The decision
+//! unread, and the worker should rejoin the group as a new member. Rejoins in a row
+//! without progress wait twice as long each time (up to eight stall timeouts): a
+//! broker too slow to complete a join within the timeout must not have every join
+//! abandoned for the next one. The decision
 //! ([`GroupWatchdog`]) is pure, time passed in; [`watch_group`] does the looking and
 //! the rejoining for the worker loop.
 
@@ -43,10 +46,15 @@ impl Observed {
     }
 }
 
+/// Most doublings of the wait after rejoins without progress (8 × the timeout).
+const MAX_DOUBLINGS: u32 = 3;
+
 /// Tracks the progress of the partitions this worker does not own.
 #[derive(Debug)]
 pub(crate) struct GroupWatchdog {
     timeout: Duration,
+    /// Rejoins since the group last made progress.
+    rejoins: u32,
     next_check: Instant,
     /// Per partition: the committed offset last seen and since when it has not moved
     /// while records were waiting.
@@ -59,6 +67,7 @@ impl GroupWatchdog {
     pub(crate) fn new(timeout: Duration, now: Instant) -> GroupWatchdog {
         let mut w = GroupWatchdog {
             timeout,
+            rejoins: 0,
             next_check: now,
             since: BTreeMap::new(),
         };
@@ -71,6 +80,12 @@ impl GroupWatchdog {
         (self.timeout / 4).max(Duration::from_millis(500))
     }
 
+    /// How long a partition must go unread: the timeout, doubled for each rejoin since
+    /// the group last made progress (up to [`MAX_DOUBLINGS`] times).
+    pub(crate) fn wait(&self) -> Duration {
+        self.timeout * (1 << self.rejoins.min(MAX_DOUBLINGS))
+    }
+
     /// Whether the loop should look at the other partitions now.
     pub(crate) fn due(&self, now: Instant) -> bool {
         now >= self.next_check
@@ -79,25 +94,34 @@ impl GroupWatchdog {
     /// Takes one look: the partitions not owned by this worker with their committed
     /// offsets and ranges (partitions left out are owned here, and their tracking
     /// starts over when they are not). Returns the partitions unread for the whole
-    /// timeout, in partition order.
+    /// [`wait`](Self::wait), in partition order. A committed offset that moved, or no
+    /// partition left to others, is progress: the wait is the timeout again.
     pub(crate) fn observe(&mut self, now: Instant, others: &[Observed]) -> Vec<i32> {
         self.next_check = now + self.interval();
         self.since
             .retain(|p, _| others.iter().any(|o| o.partition == *p));
+        if others.is_empty() {
+            self.rejoins = 0;
+        }
         let mut stalled = Vec::new();
         for o in others {
             let entry = self.since.entry(o.partition).or_insert((o.committed, now));
+            if entry.0 != o.committed {
+                self.rejoins = 0;
+            }
             if o.lag() <= 0 || entry.0 != o.committed {
                 *entry = (o.committed, now);
-            } else if now.duration_since(entry.1) >= self.timeout {
+            } else if now.duration_since(entry.1) >= self.wait() {
                 stalled.push(o.partition);
             }
         }
         stalled
     }
 
-    /// Starts every partition's wait over (after a rejoin).
+    /// Starts every partition's wait over after a rejoin; until the group makes
+    /// progress, the next wait is twice as long.
     pub(crate) fn reset(&mut self, now: Instant) {
+        self.rejoins = self.rejoins.saturating_add(1);
         self.since.clear();
         self.postpone(now);
     }
@@ -165,7 +189,7 @@ pub(super) async fn watch_group(
         partitions = ?stalled,
         owned = ?owned.keys().collect::<Vec<_>>(),
         "partitions of other members went unread for {} s; rejoining the consumer group",
-        shared.cfg.group_stall_timeout().unwrap_or_default().as_secs()
+        w.wait().as_secs()
     );
     checkpoint_all(shared, source, owned, city).await?;
     match source.rejoin().await {
@@ -213,11 +237,30 @@ mod tests {
         assert_eq!(look(&mut w, 75, &o), vec![1, 2]);
         assert!(!w.due(t0 + Duration::from_secs(89)));
         assert!(w.due(t0 + Duration::from_secs(90)));
-        // After a rejoin each partition waits a whole timeout again.
+        // After a rejoin each partition's wait starts over, twice as long while
+        // nothing moves: 120 s, then 240 s, then 480 s at most.
         w.reset(t0 + Duration::from_secs(80));
+        assert_eq!(w.wait(), 2 * T);
         assert!(look(&mut w, 95, &o).is_empty());
-        assert!(look(&mut w, 139, &o).is_empty());
-        assert_eq!(look(&mut w, 155, &o), vec![1, 2]);
+        assert!(look(&mut w, 214, &o).is_empty());
+        assert_eq!(look(&mut w, 215, &o), vec![1, 2]);
+        for (n, want) in [(2, 4 * T), (3, 8 * T), (4, 8 * T), (9, 8 * T)] {
+            w.reset(t0 + Duration::from_secs(220));
+            assert_eq!(w.wait(), want, "after {n} rejoins");
+        }
+        // Progress of any partition makes the wait the timeout again.
+        assert!(look(&mut w, 230, &o).is_empty());
+        let moved = [obs(1, None, 500), obs(2, Some(101), 500)];
+        assert!(look(&mut w, 240, &moved).is_empty());
+        assert_eq!(w.wait(), T);
+        // Partition 1 has waited since the look at 230 s, partition 2 since it moved.
+        assert!(look(&mut w, 289, &moved).is_empty());
+        assert_eq!(look(&mut w, 290, &moved), vec![1]);
+        // So does owning every partition.
+        w.reset(t0 + Duration::from_secs(300));
+        assert_eq!(w.wait(), 2 * T);
+        assert!(look(&mut w, 310, &[]).is_empty());
+        assert_eq!(w.wait(), T);
     }
 
     #[tokio::test(start_paused = true)]
