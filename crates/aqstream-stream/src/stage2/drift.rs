@@ -70,9 +70,6 @@ pub struct DriftQa {
     /// updated for every sensor-minute, where a probe of a map was a cache miss
     /// each time.
     pub(crate) sensors: Vec<Option<SensorDrift>>,
-    /// `sensors[i].drifting` of every registry index (false without state): asked for
-    /// every sensor-minute and every neighbour, a byte each keeps them in cache.
-    flagged: Vec<bool>,
     scratch: Vec<Option<f64>>,
     touched: Vec<u32>,
     med: Vec<f64>,
@@ -85,7 +82,6 @@ impl DriftQa {
         DriftQa {
             cfg,
             scratch: vec![None; dir.len()],
-            flagged: vec![false; dir.len()],
             neighbours,
             sensors: vec![None; dir.len()],
             touched: Vec::new(),
@@ -95,14 +91,13 @@ impl DriftQa {
 
     /// Is the sensor flagged?
     pub fn is_drifting(&self, sensor: u32) -> bool {
-        self.flagged.get(sensor as usize).copied().unwrap_or(false)
+        self.sensors
+            .get(sensor as usize)
+            .is_some_and(|s| s.as_ref().is_some_and(|s| s.drifting))
     }
 
     /// Restores the drift state of registry index `sensor` (from a checkpoint).
     pub(crate) fn restore(&mut self, sensor: u32, st: SensorDrift) {
-        if let Some(f) = self.flagged.get_mut(sensor as usize) {
-            *f = st.drifting;
-        }
         if let Some(slot) = self.sensors.get_mut(sensor as usize) {
             *slot = Some(st);
         }
@@ -132,7 +127,7 @@ impl DriftQa {
             self.med.clear();
             for &n in nb {
                 if let Some(x) = self.scratch[n as usize]
-                    && !self.flagged.get(n as usize).copied().unwrap_or(false)
+                    && !self.is_drifting(n)
                 {
                     self.med.push(x);
                 }
@@ -211,9 +206,6 @@ impl DriftQa {
             };
             if flip {
                 st.drifting = !st.drifting;
-                if let Some(f) = self.flagged.get_mut(s as usize) {
-                    *f = st.drifting;
-                }
                 changes.push(DriftChange {
                     sensor: s,
                     raised: st.drifting,
