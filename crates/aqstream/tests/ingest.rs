@@ -196,11 +196,26 @@ async fn consume(
 ) -> Vec<Record> {
     let group = format!("verify-{}", free_port());
     let cfg = KafkaConfig::new(kafka);
-    let mut src = KafkaSource::new(&cfg, topic, &group).await.unwrap();
     let deadline = Instant::now() + within;
+    // Right after a broker restart the first metadata request can fail transiently;
+    // the verifying consumer retries like any client would (a permanent error or the
+    // deadline still fails the test).
+    let mut src = loop {
+        match KafkaSource::new(&cfg, topic, &group).await {
+            Ok(src) => break src,
+            Err(e) if e.is_transient() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("cannot consume {topic}: {e}"),
+        }
+    };
     let mut out = Vec::new();
     while !enough(&out) && Instant::now() < deadline {
-        out.extend(src.poll(5000, Duration::from_millis(250)).await.unwrap());
+        match src.poll(5000, Duration::from_millis(250)).await {
+            Ok(records) => out.extend(records),
+            Err(e) if e.is_transient() => tokio::time::sleep(Duration::from_millis(250)).await,
+            Err(e) => panic!("cannot consume {topic}: {e}"),
+        }
     }
     out
 }
