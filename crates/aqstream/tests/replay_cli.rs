@@ -153,3 +153,66 @@ fn sensor_health_is_queryable() {
     let found: Vec<String> = csv.lines().skip(1).map(|l| l.trim().to_string()).collect();
     assert_eq!(found, expected, "sentinel sensors in sensor_health");
 }
+
+/// The first number in `line` after `marker`, with thousands separators dropped.
+fn number_after(line: &str, marker: &str) -> u64 {
+    let rest = &line[line
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker:?} in {line:?}"))
+        + marker.len()..];
+    let digits: String = rest
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("a number after {marker:?} in {line:?}"))
+}
+
+#[test]
+fn bench_replay_reports_both_duckdb_baselines_over_the_same_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    // 100 sensors for 90 minutes: two hours and a day window per sensor.
+    let out = ok(&aqstream()
+        .args([
+            "bench",
+            "replay",
+            "--readings",
+            "9000",
+            "--sensors",
+            "100",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap());
+    let line = |start: &str| {
+        out.lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line {start:?} in\n{out}"))
+    };
+    assert!(line("| aqstream replay |").ends_with('|'));
+    let summary = line("peak RSS");
+    assert_eq!(number_after(summary, "accepted"), 9000);
+    let sensor_rows = number_after(summary, "sensor rows");
+    let district_rows = number_after(summary, "district rows");
+    // 90 one-minute, 18 five-minute, 2 hour and 1 day windows per sensor.
+    assert_eq!(sensor_rows, 100 * (90 + 18 + 2 + 1));
+    // DuckDB computed its windows on its own, from the same file: the 1-minute and
+    // 1-hour sensor windows of the aggregates baseline, and every window of the
+    // history baseline, sensor and district, are the replay's.
+    let agg = line("| DuckDB | dedup + 1-min and 1-h sensor aggregates");
+    assert_eq!(number_after(agg, "table ("), 9000);
+    assert_eq!(number_after(agg, "9000 +"), 200);
+    let hist = line("| DuckDB | history: 1m/5m/1h/24h sensor + district aggregates");
+    assert_eq!(number_after(hist, "("), sensor_rows + district_rows);
+    assert!(line("throughput, aqstream replay ÷ DuckDB aggregates:").ends_with('x'));
+    assert!(line("throughput, aqstream replay ÷ DuckDB history:").ends_with('x'));
+    // The bench leaves nothing behind in its directory.
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod duckdb_baseline;
 pub mod history;
 pub mod hj212;
 pub mod ingest;

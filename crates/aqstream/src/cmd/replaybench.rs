@@ -1,8 +1,10 @@
 //! `aqstream bench replay`: throughput of the full stream operator chain (decode,
 //! QA, dedup, windows, DataFusion aggregation, district stage, detection, Parquet
-//! history) over generated readings, next to DuckDB computing the same 1-minute and
-//! 1-hour aggregates from the same file in the same run.
+//! history) over generated readings, next to DuckDB on the same file in the same run
+//! (see [`duckdb_baseline`]: the 1-minute and 1-hour aggregates alone, and the same
+//! history).
 
+use super::duckdb_baseline;
 use anyhow::Context as _;
 use aqstream_core::SensorRegistry;
 use aqstream_core::time::format_rfc3339;
@@ -105,27 +107,6 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-const DUCKDB_SCRIPT: &str = r#"
-import sys, time
-import duckdb
-path = sys.argv[1]
-con = duckdb.connect()
-con.execute("PRAGMA threads=2")
-t = time.time()
-con.execute(f"""CREATE TABLE r AS SELECT sensor_id, CAST(ts AS TIMESTAMPTZ) AS ts,
-  pm25, pm10, no2 FROM read_json('{path}', format='newline_delimited',
-  columns={{'sensor_id':'VARCHAR','ts':'VARCHAR','pm25':'DOUBLE','pm10':'DOUBLE','no2':'DOUBLE'}})""")
-load = time.time() - t
-q = """SELECT sensor_id, time_bucket(INTERVAL '{w}', ts - INTERVAL '1 millisecond') AS ws,
-  avg(pm25), min(pm25), max(pm25), count(pm25), avg(pm10), avg(no2)
-  FROM (SELECT DISTINCT ON (sensor_id, ts) * FROM r) GROUP BY ALL"""
-t = time.time()
-n1 = con.execute("SELECT count(*) FROM (" + q.format(w='1 minute') + ")").fetchone()[0]
-n2 = con.execute("SELECT count(*) FROM (" + q.format(w='1 hour') + ")").fetchone()[0]
-agg = time.time() - t
-print(f"{load:.3f} {agg:.3f} {n1} {n2}")
-"#;
-
 /// Runs the benchmark and prints a Markdown table.
 pub fn run(a: ReplayBenchArgs) -> anyhow::Result<ExitCode> {
     let (dir, remove) = match &a.dir {
@@ -183,47 +164,12 @@ pub fn run(a: ReplayBenchArgs) -> anyhow::Result<ExitCode> {
         if a.detect { ", detection" } else { "" },
         n as f64 / secs
     );
+    let mut ratios = String::new();
     if !a.no_duckdb {
-        let script = dir.join("bench-duckdb.py");
-        std::fs::write(&script, DUCKDB_SCRIPT)?;
-        let o = std::process::Command::new("python3")
-            .arg(&script)
-            .arg(&input)
-            .output()
-            .context("run python3")?;
-        if o.status.success() {
-            let line = String::from_utf8_lossy(&o.stdout);
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let load: f64 = f.first().and_then(|x| x.parse().ok()).unwrap_or(f64::NAN);
-            let agg: f64 = f.get(1).and_then(|x| x.parse().ok()).unwrap_or(f64::NAN);
-            let _ = writeln!(
-                out,
-                "| DuckDB | read JSON lines into a table | {load:.2} | {:.0} |",
-                n as f64 / load
-            );
-            let _ = writeln!(
-                out,
-                "| DuckDB | dedup + 1-min and 1-h sensor aggregates from the table ({} + {} rows) | {agg:.2} | {:.0} |",
-                f.get(2).unwrap_or(&"?"),
-                f.get(3).unwrap_or(&"?"),
-                n as f64 / agg
-            );
-            let _ = writeln!(
-                out,
-                "| DuckDB | both (file → the same aggregates) | {:.2} | {:.0} |",
-                load + agg,
-                n as f64 / (load + agg)
-            );
-        } else {
-            let _ = writeln!(
-                out,
-                "\nDuckDB baseline not run: {} (install it with `pip install duckdb`)",
-                String::from_utf8_lossy(&o.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            );
-        }
+        let reg_path = dir.join("bench-registry.csv");
+        std::fs::write(&reg_path, &text)?;
+        duckdb_baseline::run(&dir, &input, &reg_path, n, secs, &mut out, &mut ratios);
+        let _ = std::fs::remove_file(&reg_path);
     }
     let _ = writeln!(out);
     let _ = writeln!(
@@ -232,6 +178,7 @@ pub fn run(a: ReplayBenchArgs) -> anyhow::Result<ExitCode> {
          accepted {}, sensor rows {}, district rows {}, history epochs {}",
         s.accepted, s.sensor_rows, s.district_rows, s.epochs
     );
+    out.push_str(&ratios);
     std::io::stdout().write_all(out.as_bytes())?;
     let _ = std::fs::remove_file(&input);
     let _ = std::fs::remove_dir_all(&history);
