@@ -132,3 +132,67 @@ async fn a_missing_topic_is_reported_and_rebalances_are_surfaced() {
         "{rb:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejoining_revokes_then_assigns_anew_and_resumes_at_the_committed_offsets() {
+    let tansu = Tansu::start();
+    let cfg = KafkaConfig::new(tansu.brokers());
+    tansu.create_topic("t.rejoin", 2);
+    let sink = KafkaSink::new(&cfg).unwrap();
+    let send = |range: std::ops::Range<i32>| {
+        let sink = &sink;
+        async move {
+            for i in range {
+                let k = format!("k{i}");
+                sink.send(OutRecord {
+                    topic: "t.rejoin",
+                    key: k.as_bytes(),
+                    payload: i.to_string().as_bytes(),
+                    headers: &[],
+                })
+                .await
+                .unwrap();
+            }
+        }
+    };
+    send(0..20).await;
+    let mut a = KafkaSource::new(&cfg, "t.rejoin", "g3").await.unwrap();
+    let first = poll_n(&mut a, 20, Duration::from_secs(30)).await;
+    assert_eq!(first.len(), 20);
+    assert_eq!(a.take_rebalances(), vec![Rebalance::Assigned(vec![0, 1])]);
+    // Everything read so far is committed; then more records arrive.
+    let mut next = BTreeMap::new();
+    for r in &first {
+        let o = next.entry(r.partition).or_insert(0);
+        *o = (*o).max(r.offset + 1);
+    }
+    let commits: Vec<(i32, i64)> = next.iter().map(|(&p, &o)| (p, o)).collect();
+    a.commit(&commits).await.unwrap();
+    send(20..30).await;
+    a.rejoin().await.unwrap();
+    // The old assignment is revoked at once, before anything of the new member.
+    assert_eq!(a.take_rebalances(), vec![Rebalance::Revoked(vec![0, 1])]);
+    assert!(a.assignment().is_empty(), "{:?}", a.assignment());
+    // The new member gets every partition and reads from the committed offsets: the
+    // ten new records, none of the committed ones.
+    let after = poll_n(&mut a, 10, Duration::from_secs(40)).await;
+    let mut payloads: Vec<i32> = after
+        .iter()
+        .map(|r| std::str::from_utf8(&r.payload).unwrap().parse().unwrap())
+        .collect();
+    payloads.sort_unstable();
+    assert_eq!(payloads, (20..30).collect::<Vec<_>>());
+    assert_eq!(a.take_rebalances(), vec![Rebalance::Assigned(vec![0, 1])]);
+    assert_eq!(a.assignment(), vec![0, 1]);
+    // Its commits count for the group as before.
+    let last: Vec<(i32, i64)> = after.iter().map(|r| (r.partition, r.offset + 1)).collect();
+    a.commit(&last).await.unwrap();
+    let committed = a.committed(&[0, 1]).await.unwrap();
+    for (p, o) in &last {
+        assert!(
+            committed
+                .iter()
+                .any(|c| c.0 == *p && c.1.is_some_and(|c| c >= *o))
+        );
+    }
+}

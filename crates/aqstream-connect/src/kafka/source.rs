@@ -82,6 +82,8 @@ impl ConsumerContext for SourceContext {
 pub struct KafkaSource {
     consumer: Arc<StreamConsumer<SourceContext>>,
     topic: String,
+    group_id: String,
+    cfg: KafkaConfig,
     partitions: i32,
     events: Arc<Mutex<Vec<Rebalance>>>,
 }
@@ -189,6 +191,8 @@ impl KafkaSource {
         Ok(KafkaSource {
             consumer,
             topic: topic.to_string(),
+            group_id: group_id.to_string(),
+            cfg: cfg.clone(),
             partitions,
             events,
         })
@@ -334,17 +338,36 @@ impl LogSource for KafkaSource {
     }
 
     async fn rejoin(&mut self) -> Result<(), ConnectError> {
-        // Unsubscribing revokes the assignment (reported on the next poll) and leaves
-        // the group once it is given up, which also forgets the member id; the new
-        // subscription waits for that and joins as a new member.
-        let c = self.consumer.clone();
-        let topic = self.topic.clone();
-        blocking(move || {
-            c.unsubscribe();
-            c.subscribe(&[&topic])
-                .map_err(|e| map_err(&format!("subscribe to {topic}"), &e))
-        })
-        .await
+        // A new consumer, not the old one unsubscribed and subscribed again: a
+        // consumer whose group stalled may be talking to the coordinator over a
+        // connection the broker no longer serves (Tansu 0.6 was seen leaving requests
+        // unread on one connection while answering others at once: the old consumer's
+        // joins timed out for minutes, a new client on the same group was assigned
+        // partitions in half a second). A new consumer has new connections and joins
+        // as a new member.
+        let fresh = KafkaSource::open(&self.cfg, &self.topic, &self.group_id).await?;
+        fresh
+            .consumer
+            .subscribe(&[&self.topic])
+            .map_err(|e| map_err(&format!("subscribe to {}", self.topic), &e))?;
+        // The old consumer's partitions are revoked now, after the events it reported
+        // and before any of the new one's; what it reports while closing goes to its
+        // own list, which nobody reads.
+        let mut events = self.take_rebalances();
+        let held = self.assignment();
+        if !held.is_empty() {
+            events.push(Rebalance::Revoked(held));
+        }
+        if let Ok(mut v) = fresh.events.lock() {
+            events.append(&mut v);
+            *v = events;
+        }
+        let old = std::mem::replace(&mut self.consumer, fresh.consumer);
+        self.events = fresh.events;
+        // Closing leaves the group, which can wait on the unresponsive connection:
+        // not on the worker's loop.
+        tokio::task::spawn_blocking(move || drop(old));
+        Ok(())
     }
 
     async fn committed(

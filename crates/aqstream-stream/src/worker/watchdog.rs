@@ -7,7 +7,9 @@
 //! every live member sits idle (heartbeats succeed, nothing rebalances again). The
 //! watchdog looks at the partitions this worker does not own: one that has unread
 //! records and whose committed offset has not moved for the whole stall timeout is
-//! unread, and the worker should rejoin the group as a new member. Rejoins in a row
+//! unread, and the worker should rejoin the group as a new member (over new
+//! connections: Tansu was also seen to stop reading requests on one connection of a
+//! consumer while it served new clients of the same group at once). Rejoins in a row
 //! without progress wait twice as long each time (up to eight stall timeouts): a
 //! broker too slow to complete a join within the timeout must not have every join
 //! abandoned for the next one. The decision
