@@ -172,13 +172,21 @@ pub trait LogSource: Send + 'static {
         partitions: &[i32],
     ) -> Result<Vec<(i32, i64, i64)>, ConnectError>;
 
-    /// Leaves the consumer group and joins it again as a new member (the Kafka
-    /// source as a new consumer, over new connections). The current assignment is
-    /// revoked first (reported by [`LogSource::take_rebalances`] before anything of
-    /// the new member), and the group hands out its partitions anew. For a member whose group stopped
+    /// Leaves the consumer group and joins it again as a new member. The current
+    /// assignment is revoked first (reported by [`LogSource::take_rebalances`]), and
+    /// the group hands out its partitions anew. For a member whose group stopped
     /// making progress on partitions it does not own (see the worker's
     /// `group_stall_timeout_s`).
     async fn rejoin(&mut self) -> Result<(), ConnectError>;
+
+    /// [`LogSource::rejoin`] over new connections to the brokers (the Kafka source:
+    /// a new consumer), for when a rejoin brought no progress: the old connections
+    /// may be ones the broker stopped serving. The current assignment is reported
+    /// revoked at once, before anything of the new member. Sources without
+    /// connections rejoin.
+    async fn reconnect(&mut self) -> Result<(), ConnectError> {
+        self.rejoin().await
+    }
 }
 
 /// Topic administration.

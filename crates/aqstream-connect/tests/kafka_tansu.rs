@@ -134,7 +134,7 @@ async fn a_missing_topic_is_reported_and_rebalances_are_surfaced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rejoining_revokes_then_assigns_anew_and_resumes_at_the_committed_offsets() {
+async fn reconnecting_revokes_at_once_then_assigns_anew_and_resumes_at_the_committed_offsets() {
     let tansu = Tansu::start();
     let cfg = KafkaConfig::new(tansu.brokers());
     tansu.create_topic("t.rejoin", 2);
@@ -169,7 +169,7 @@ async fn rejoining_revokes_then_assigns_anew_and_resumes_at_the_committed_offset
     let commits: Vec<(i32, i64)> = next.iter().map(|(&p, &o)| (p, o)).collect();
     a.commit(&commits).await.unwrap();
     send(20..30).await;
-    a.rejoin().await.unwrap();
+    a.reconnect().await.unwrap();
     // The old assignment is revoked at once, before anything of the new member.
     assert_eq!(a.take_rebalances(), vec![Rebalance::Revoked(vec![0, 1])]);
     assert!(a.assignment().is_empty(), "{:?}", a.assignment());

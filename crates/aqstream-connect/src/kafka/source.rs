@@ -338,18 +338,27 @@ impl LogSource for KafkaSource {
     }
 
     async fn rejoin(&mut self) -> Result<(), ConnectError> {
-        // A new consumer, not the old one unsubscribed and subscribed again: a
-        // consumer whose group stalled may be talking to the coordinator over a
-        // connection the broker no longer serves (Tansu 0.6 was seen leaving requests
-        // unread on one connection while answering others at once: the old consumer's
-        // joins timed out for minutes, a new client on the same group was assigned
-        // partitions in half a second). A new consumer has new connections and joins
-        // as a new member.
+        // Unsubscribing revokes the assignment (reported on the next poll) and leaves
+        // the group once it is given up, which also forgets the member id; the new
+        // subscription waits for that and joins as a new member.
+        let c = self.consumer.clone();
+        let topic = self.topic.clone();
+        blocking(move || {
+            c.unsubscribe();
+            c.subscribe(&[&topic])
+                .map_err(|e| map_err(&format!("subscribe to {topic}"), &e))
+        })
+        .await
+    }
+
+    async fn reconnect(&mut self) -> Result<(), ConnectError> {
+        // A consumer whose rejoin brought nothing may be talking to the coordinator
+        // over a connection the broker no longer serves (Tansu 0.6 was seen leaving
+        // requests unread on one connection while answering others at once: the old
+        // consumer's joins timed out for minutes, a new client of the same group was
+        // assigned partitions in half a second). A new consumer has new connections
+        // and joins as a new member.
         let fresh = KafkaSource::open(&self.cfg, &self.topic, &self.group_id).await?;
-        fresh
-            .consumer
-            .subscribe(&[&self.topic])
-            .map_err(|e| map_err(&format!("subscribe to {}", self.topic), &e))?;
         // The old consumer's partitions are revoked now, after the events it reported
         // and before any of the new one's; what it reports while closing goes to its
         // own list, which nobody reads.
@@ -364,10 +373,35 @@ impl LogSource for KafkaSource {
         }
         let old = std::mem::replace(&mut self.consumer, fresh.consumer);
         self.events = fresh.events;
-        // Closing leaves the group, which can wait on the unresponsive connection:
-        // not on the worker's loop.
-        tokio::task::spawn_blocking(move || drop(old));
-        Ok(())
+        // The old member leaves the group before the new one joins (joining first
+        // made the group rebalance around a member on its way out, which took Tansu
+        // up to tens of seconds). Leaving can wait on the unresponsive connection, so
+        // it runs on a thread of its own (neither on the caller's loop nor in the
+        // runtime's blocking pool, whose shutdown would wait for it), and the join
+        // waits for it one session timeout at most: by then the broker has dropped
+        // the old member anyway.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let closing = std::thread::Builder::new()
+            .name("kafka-close".into())
+            .spawn(move || {
+                drop(old);
+                let _ = tx.send(());
+            });
+        match closing {
+            Ok(_) => {
+                let patience = Duration::from_millis(u64::from(self.cfg.session_timeout_ms));
+                if tokio::time::timeout(patience, rx).await.is_err() {
+                    tracing::warn!(
+                        "the old consumer did not leave the group within {patience:?}; joining anyway"
+                    );
+                }
+            }
+            // The closure, and with it the old consumer, was dropped here.
+            Err(e) => tracing::warn!("cannot start a thread to close the old consumer: {e}"),
+        }
+        self.consumer
+            .subscribe(&[&self.topic])
+            .map_err(|e| map_err(&format!("subscribe to {}", self.topic), &e))
     }
 
     async fn committed(
