@@ -178,15 +178,6 @@ pub trait LogSource: Send + 'static {
     /// making progress on partitions it does not own (see the worker's
     /// `group_stall_timeout_s`).
     async fn rejoin(&mut self) -> Result<(), ConnectError>;
-
-    /// [`LogSource::rejoin`] over new connections to the brokers (the Kafka source:
-    /// a new consumer), for when a rejoin brought no progress: the old connections
-    /// may be ones the broker stopped serving. The current assignment is reported
-    /// revoked at once, before anything of the new member. Sources without
-    /// connections rejoin.
-    async fn reconnect(&mut self) -> Result<(), ConnectError> {
-        self.rejoin().await
-    }
 }
 
 /// Topic administration.

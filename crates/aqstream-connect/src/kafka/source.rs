@@ -82,8 +82,6 @@ impl ConsumerContext for SourceContext {
 pub struct KafkaSource {
     consumer: Arc<StreamConsumer<SourceContext>>,
     topic: String,
-    group_id: String,
-    cfg: KafkaConfig,
     partitions: i32,
     events: Arc<Mutex<Vec<Rebalance>>>,
 }
@@ -191,8 +189,6 @@ impl KafkaSource {
         Ok(KafkaSource {
             consumer,
             topic: topic.to_string(),
-            group_id: group_id.to_string(),
-            cfg: cfg.clone(),
             partitions,
             events,
         })
@@ -349,59 +345,6 @@ impl LogSource for KafkaSource {
                 .map_err(|e| map_err(&format!("subscribe to {topic}"), &e))
         })
         .await
-    }
-
-    async fn reconnect(&mut self) -> Result<(), ConnectError> {
-        // A consumer whose rejoin brought nothing may be talking to the coordinator
-        // over a connection the broker no longer serves (Tansu 0.6 was seen leaving
-        // requests unread on one connection while answering others at once: the old
-        // consumer's joins timed out for minutes, a new client of the same group was
-        // assigned partitions in half a second). A new consumer has new connections
-        // and joins as a new member.
-        let fresh = KafkaSource::open(&self.cfg, &self.topic, &self.group_id).await?;
-        // The old consumer's partitions are revoked now, after the events it reported
-        // and before any of the new one's; what it reports while closing goes to its
-        // own list, which nobody reads.
-        let mut events = self.take_rebalances();
-        let held = self.assignment();
-        if !held.is_empty() {
-            events.push(Rebalance::Revoked(held));
-        }
-        if let Ok(mut v) = fresh.events.lock() {
-            events.append(&mut v);
-            *v = events;
-        }
-        let old = std::mem::replace(&mut self.consumer, fresh.consumer);
-        self.events = fresh.events;
-        // The old member leaves the group before the new one joins (joining first
-        // made the group rebalance around a member on its way out, which took Tansu
-        // up to tens of seconds). Leaving can wait on the unresponsive connection, so
-        // it runs on a thread of its own (neither on the caller's loop nor in the
-        // runtime's blocking pool, whose shutdown would wait for it), and the join
-        // waits for it one session timeout at most: by then the broker has dropped
-        // the old member anyway.
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let closing = std::thread::Builder::new()
-            .name("kafka-close".into())
-            .spawn(move || {
-                drop(old);
-                let _ = tx.send(());
-            });
-        match closing {
-            Ok(_) => {
-                let patience = Duration::from_millis(u64::from(self.cfg.session_timeout_ms));
-                if tokio::time::timeout(patience, rx).await.is_err() {
-                    tracing::warn!(
-                        "the old consumer did not leave the group within {patience:?}; joining anyway"
-                    );
-                }
-            }
-            // The closure, and with it the old consumer, was dropped here.
-            Err(e) => tracing::warn!("cannot start a thread to close the old consumer: {e}"),
-        }
-        self.consumer
-            .subscribe(&[&self.topic])
-            .map_err(|e| map_err(&format!("subscribe to {}", self.topic), &e))
     }
 
     async fn committed(

@@ -7,10 +7,7 @@
 //! every live member sits idle (heartbeats succeed, nothing rebalances again). The
 //! watchdog looks at the partitions this worker does not own: one that has unread
 //! records and whose committed offset has not moved for the whole stall timeout is
-//! unread, and the worker should rejoin the group as a new member; after a rejoin
-//! that brought no progress, over new connections (Tansu was also seen to stop
-//! reading requests on one connection of a consumer while it served new clients of
-//! the same group at once). Rejoins in a row
+//! unread, and the worker should rejoin the group as a new member. Rejoins in a row
 //! without progress wait twice as long each time (up to eight stall timeouts): a
 //! broker too slow to complete a join within the timeout must not have every join
 //! abandoned for the next one. The decision
@@ -195,15 +192,7 @@ pub(super) async fn watch_group(
         w.wait().as_secs()
     );
     checkpoint_all(shared, source, owned, city).await?;
-    // The first rejoin reuses the connections; after one that brought nothing, new
-    // ones (a broker can stop serving one connection of a consumer).
-    let rejoined = if w.rejoins == 0 {
-        source.rejoin().await
-    } else {
-        tracing::warn!("the last rejoin brought no progress: rejoining over new connections");
-        source.reconnect().await
-    };
-    match rejoined {
+    match source.rejoin().await {
         Ok(()) => {
             shared.metrics.group_rejoins.inc();
             w.reset(Instant::now());
