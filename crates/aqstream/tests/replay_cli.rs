@@ -154,7 +154,8 @@ fn sensor_health_is_queryable() {
     assert_eq!(found, expected, "sentinel sensors in sensor_health");
 }
 
-/// The first number in `line` after `marker`, with thousands separators dropped.
+/// The first run of digits in `line` after `marker` (the bench prints numbers without
+/// separators).
 fn number_after(line: &str, marker: &str) -> u64 {
     let rest = &line[line
         .find(marker)
