@@ -13,7 +13,7 @@
 use crate::archive::LedgerEntry;
 use crate::rows::AggregateRow;
 use aqstream_core::time::{DAY_MS, EpochMillis};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 /// The rank of each item's string among the distinct strings in sorted order
 /// (sorting by rank is sorting by the string), for strings shared through `Arc`s.
@@ -52,16 +52,30 @@ pub(crate) fn shared_ranks<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<u32> 
     items
 }
 
-/// The rank of each distinct string in sorted order: sorting by rank is sorting by
-/// the string.
-pub(crate) fn ranks<'a>(keys: impl Iterator<Item = &'a str>) -> FxHashMap<&'a str, u32> {
-    let mut distinct: Vec<&str> = keys.collect::<FxHashSet<_>>().into_iter().collect();
-    distinct.sort_unstable();
-    distinct
-        .into_iter()
-        .enumerate()
-        .map(|(i, k)| (k, i as u32))
-        .collect()
+/// The rank of each item's string among the distinct strings in sorted order, for
+/// strings that share no storage (one hash of each item's bytes; only the distinct
+/// strings are sorted).
+pub(crate) fn ranks<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<u32> {
+    let mut slot_of: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut distinct: Vec<&str> = Vec::new();
+    let mut items: Vec<u32> = Vec::with_capacity(keys.size_hint().0);
+    for k in keys {
+        let next = distinct.len() as u32;
+        items.push(*slot_of.entry(k).or_insert_with(|| {
+            distinct.push(k);
+            next
+        }));
+    }
+    let mut sorted: Vec<u32> = (0..distinct.len() as u32).collect();
+    sorted.sort_unstable_by_key(|&d| distinct[d as usize]);
+    let mut rank_of = vec![0u32; distinct.len()];
+    for (rank, &d) in sorted.iter().enumerate() {
+        rank_of[d as usize] = rank as u32;
+    }
+    for item in &mut items {
+        *item = rank_of[*item as usize];
+    }
+    items
 }
 
 /// Packs fields into a `u128`, most significant first; `None` when a field does
@@ -182,7 +196,7 @@ pub(crate) fn ledger_order(ledger: &[LedgerEntry]) -> Vec<usize> {
 pub(crate) fn readings_order(sensor: &[&str], ts: &[EpochMillis], period: &[i32]) -> Vec<usize> {
     let rank = ranks(sensor.iter().copied());
     let min_ts = ts.iter().copied().min().unwrap_or(0);
-    let key = |i: usize| (rank[sensor[i]], ts[i], period[i]);
+    let key = |i: usize| (rank[i], ts[i], period[i]);
     let packed = |i: usize| {
         let (rank, ts, period) = key(i);
         Packer::default()
@@ -297,9 +311,11 @@ mod tests {
             shared_ranks(items.iter().copied()),
             vec![3, 1, 3, 2, 3, 0, 1]
         );
-        let by_content = ranks(items.iter().copied());
-        let want: Vec<u32> = items.iter().map(|k| by_content[k]).collect();
-        assert_eq!(shared_ranks(items.iter().copied()), want);
+        assert_eq!(
+            shared_ranks(items.iter().copied()),
+            ranks(items.iter().copied())
+        );
+        assert!(ranks(std::iter::empty()).is_empty());
         assert!(shared_ranks(std::iter::empty()).is_empty());
     }
 
