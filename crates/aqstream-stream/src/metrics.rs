@@ -178,7 +178,7 @@ impl StreamMetrics {
             if !self.newest(r) {
                 continue;
             }
-            let mean = r.stats.pm25_mean;
+            let mean = r.stats.pm25_mean();
             match (r.scope, r.window.kind) {
                 (Scope::Sensor, WindowKind::M1) => {
                     if let Some(m) = mean {
@@ -188,7 +188,7 @@ impl StreamMetrics {
                     }
                 }
                 (Scope::Sensor, WindowKind::H1) => {
-                    if let Some(a) = r.stats.aqi_cn {
+                    if let Some(a) = r.stats.aqi_cn() {
                         self.sensor_aqi
                             .with_label_values(&[&*r.key, &*r.district, "cn"])
                             .set(f64::from(a));
@@ -197,7 +197,7 @@ impl StreamMetrics {
                         .nowcast_pm25
                         .and_then(|c| us::aqi(Pollutant::Pm25, None, c).ok())
                         .map(i64::from)
-                        .or(r.stats.aqi_us.map(i64::from));
+                        .or(r.stats.aqi_us().map(i64::from));
                     if let Some(a) = us {
                         self.sensor_aqi
                             .with_label_values(&[&*r.key, &*r.district, "us"])

@@ -96,18 +96,18 @@ impl AggregateRow {
                 None => s.push_str("null"),
             }
         };
-        opt(&mut s, "pm25_mean", st.pm25_mean);
-        opt(&mut s, "pm25_min", st.pm25_min);
-        opt(&mut s, "pm25_max", st.pm25_max);
-        let _ = write!(s, ",\"pm25_count\":{}", st.pm25_count);
-        opt(&mut s, "valid_fraction", Some(st.valid_fraction));
-        for (name, v) in OTHERS.iter().zip(st.others) {
+        opt(&mut s, "pm25_mean", st.pm25_mean());
+        opt(&mut s, "pm25_min", st.pm25_min());
+        opt(&mut s, "pm25_max", st.pm25_max());
+        let _ = write!(s, ",\"pm25_count\":{}", st.pm25_count());
+        opt(&mut s, "valid_fraction", Some(st.valid_fraction()));
+        for (name, v) in OTHERS.iter().zip(st.others()) {
             opt(&mut s, name, v);
         }
-        opt(&mut s, "wind_speed_mean", st.wind_speed_mean);
-        opt(&mut s, "wind_from_deg", st.wind_from_deg);
-        opt(&mut s, "aqi_cn", st.aqi_cn.map(f64::from));
-        opt(&mut s, "aqi_us", st.aqi_us.map(f64::from));
+        opt(&mut s, "wind_speed_mean", st.wind_speed_mean());
+        opt(&mut s, "wind_from_deg", st.wind_from_deg());
+        opt(&mut s, "aqi_cn", st.aqi_cn().map(f64::from));
+        opt(&mut s, "aqi_us", st.aqi_us().map(f64::from));
         opt(&mut s, "nowcast_pm25", self.nowcast_pm25);
         let _ = write!(s, ",\"revision\":{},\"emitted_at\":\"", self.revision);
         write_rfc3339(&mut s, self.emitted_at);
@@ -161,18 +161,18 @@ pub fn aggregates_batch(rows: &[AggregateRow]) -> Result<RecordBatch, crate::Str
         start.append_value(r.window.start);
         end.append_value(r.window.end());
         let s = &r.stats;
-        mean.append_option(s.pm25_mean);
-        min.append_option(s.pm25_min);
-        max.append_option(s.pm25_max);
-        count.append_value(s.pm25_count);
-        frac.append_value(s.valid_fraction);
-        for (b, v) in others.iter_mut().zip(s.others) {
+        mean.append_option(s.pm25_mean());
+        min.append_option(s.pm25_min());
+        max.append_option(s.pm25_max());
+        count.append_value(s.pm25_count());
+        frac.append_value(s.valid_fraction());
+        for (b, v) in others.iter_mut().zip(s.others()) {
             b.append_option(v);
         }
-        wspeed.append_option(s.wind_speed_mean);
-        wdir.append_option(s.wind_from_deg);
-        aqi_cn.append_option(s.aqi_cn);
-        aqi_us.append_option(s.aqi_us);
+        wspeed.append_option(s.wind_speed_mean());
+        wdir.append_option(s.wind_from_deg());
+        aqi_cn.append_option(s.aqi_cn());
+        aqi_us.append_option(s.aqi_us());
         nowcast.append_option(r.nowcast_pm25);
         revision.append_value(r.revision);
         emitted.append_value(r.emitted_at);

@@ -714,7 +714,7 @@ pub(crate) fn sensor_row(
     );
     let mut nowcast = None;
     if id.kind == WindowKind::H1
-        && let Some(mean) = stats.pm25_mean
+        && let Some(mean) = stats.pm25_mean()
     {
         let start_s = id.start.div_euclid(1000);
         if st.nowcast.push(start_s, mean.max(0.0)) {
