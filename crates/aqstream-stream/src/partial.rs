@@ -219,7 +219,7 @@ impl MinuteValues {
 /// maxima and directions of valid values are finite) and an absent AQI as
 /// `i32::MIN`, so a row's statistics take 104 bytes instead of the 192 of `Option`s.
 /// Every emitted window is one row; rows travel from stage 1 through an epoch's
-/// vector to the history writer, and their size was most of that traffic.
+/// vector to the history writer, and the statistics were 192 of a row's 272 bytes.
 #[derive(Clone, Copy)]
 pub struct Stats {
     /// PM2.5 mean, min, max; PM10, NO2, SO2, O3, CO means; wind speed mean; wind
