@@ -169,13 +169,12 @@ impl MinuteValues {
 
     /// Slot `k` (see [`MinuteValues::SLOTS`]); `None` when there is no valid value.
     pub fn slot(&self, k: usize) -> Option<f64> {
-        let x = self.v[k];
-        (!x.is_nan()).then_some(x)
+        unpacked(self.v[k])
     }
 
     /// Sets slot `k` (a NaN is stored as none).
     pub fn set_slot(&mut self, k: usize, x: Option<f64>) {
-        self.v[k] = x.unwrap_or(f64::NAN);
+        self.v[k] = packed(x);
     }
 
     /// Mean of scalar measure `i` (index into [`SCALARS`]).
@@ -239,10 +238,13 @@ const WIND_SPEED: usize = 8;
 const WIND_FROM: usize = 9;
 const NO_AQI: i32 = i32::MIN;
 
+/// A value or its absence as one `f64` (NaN = absent), as [`MinuteValues`] and
+/// [`Stats`] store them.
 fn packed(v: Option<f64>) -> f64 {
     v.unwrap_or(f64::NAN)
 }
 
+/// The value [`packed`] stored.
 fn unpacked(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }

@@ -23,17 +23,30 @@ use rustc_hash::FxHashMap;
 /// compare of its bytes, and only the distinct addresses are sorted by content.
 /// Equal strings at different addresses get the same rank.
 pub(crate) fn shared_ranks<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<u32> {
-    let mut slot_of: FxHashMap<(usize, usize), u32> = FxHashMap::default();
+    ranks_by(keys, |k| (k.as_ptr() as usize, k.len()))
+}
+
+/// [`shared_ranks`] for strings that share no storage: one hash of each item's
+/// bytes.
+pub(crate) fn ranks<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<u32> {
+    ranks_by(keys, |k| k)
+}
+
+/// The rank of each item's string in sorted order, the items told apart by
+/// `identity` (equal strings of different identities get the same rank).
+fn ranks_by<'a, K: std::hash::Hash + Eq>(
+    keys: impl Iterator<Item = &'a str>,
+    identity: impl Fn(&'a str) -> K,
+) -> Vec<u32> {
+    let mut slot_of: FxHashMap<K, u32> = FxHashMap::default();
     let mut distinct: Vec<&str> = Vec::new();
     let mut items: Vec<u32> = Vec::with_capacity(keys.size_hint().0);
     for k in keys {
         let next = distinct.len() as u32;
-        let slot = *slot_of
-            .entry((k.as_ptr() as usize, k.len()))
-            .or_insert_with(|| {
-                distinct.push(k);
-                next
-            });
+        let slot = *slot_of.entry(identity(k)).or_insert_with(|| {
+            distinct.push(k);
+            next
+        });
         items.push(slot);
     }
     let mut sorted: Vec<u32> = (0..distinct.len() as u32).collect();
@@ -45,32 +58,6 @@ pub(crate) fn shared_ranks<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<u32> 
             rank += 1;
         }
         rank_of[d as usize] = rank;
-    }
-    for item in &mut items {
-        *item = rank_of[*item as usize];
-    }
-    items
-}
-
-/// The rank of each item's string among the distinct strings in sorted order, for
-/// strings that share no storage (one hash of each item's bytes; only the distinct
-/// strings are sorted).
-pub(crate) fn ranks<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<u32> {
-    let mut slot_of: FxHashMap<&str, u32> = FxHashMap::default();
-    let mut distinct: Vec<&str> = Vec::new();
-    let mut items: Vec<u32> = Vec::with_capacity(keys.size_hint().0);
-    for k in keys {
-        let next = distinct.len() as u32;
-        items.push(*slot_of.entry(k).or_insert_with(|| {
-            distinct.push(k);
-            next
-        }));
-    }
-    let mut sorted: Vec<u32> = (0..distinct.len() as u32).collect();
-    sorted.sort_unstable_by_key(|&d| distinct[d as usize]);
-    let mut rank_of = vec![0u32; distinct.len()];
-    for (rank, &d) in sorted.iter().enumerate() {
-        rank_of[d as usize] = rank as u32;
     }
     for item in &mut items {
         *item = rank_of[*item as usize];
