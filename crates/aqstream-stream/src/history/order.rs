@@ -151,32 +151,22 @@ pub(crate) fn row_order(rows: &[AggregateRow]) -> Vec<usize> {
     order(rows.len(), packed, key)
 }
 
-/// Ledger entries in file order: by date, sensor, minute, version; ties in arrival
-/// order.
+/// Ledger entries in file order: by date, then in arrival order (which is version
+/// order: stage 2 numbers the entries as it finalises them).
+///
+/// The ledger is stage 2's private record, read back only by district and date (late
+/// data, recovery) and resolved by version, so no order within a date helps a reader;
+/// sorting it by sensor and minute, as it was, took 7 % of the history writer's CPU
+/// time (3 M readings, 10 000 sensors), and the files are about as large without
+/// it (+1.4 % on a simulated city).
 pub(crate) fn ledger_order(ledger: &[LedgerEntry]) -> Vec<usize> {
-    let rank = shared_ranks(ledger.iter().map(|e| &*e.sensor_id));
-    let min_day = ledger
-        .iter()
-        .map(|e| e.minute_start.div_euclid(DAY_MS))
-        .min()
-        .unwrap_or(0);
-    let min_version = ledger.iter().map(|e| e.version).min().unwrap_or(0);
-    let key = |i: usize| {
-        let e = &ledger[i];
-        let day = e.minute_start.div_euclid(DAY_MS);
-        (day, rank[i], e.minute_start, e.version)
-    };
-    let packed = |i: usize| {
-        let (day, rank, minute, version) = key(i);
-        Packer::default()
-            .put(offset(day, min_day), 12)
-            .put(u64::from(rank), 32)
-            .put(offset(minute, day * DAY_MS), 27)
-            .put(offset(version, min_version), 25)
-            .put(0, 32)
-            .done()
-    };
-    order(ledger.len(), packed, key)
+    let day = |i: usize| ledger[i].minute_start.div_euclid(DAY_MS);
+    let mut order: Vec<usize> = (0..ledger.len()).collect();
+    if (1..ledger.len()).any(|i| day(i) != day(0)) {
+        // Stable: arrival order within a date.
+        order.sort_by_key(|&i| day(i));
+    }
+    order
 }
 
 /// Readings in file order: by sensor, time, period; ties in arrival order.
@@ -322,7 +312,7 @@ mod tests {
     }
 
     #[test]
-    fn ledger_entries_are_ordered_by_day_sensor_minute_version() {
+    fn ledger_entries_are_ordered_by_day_then_arrival() {
         let mut r = Rng(42);
         let ids = names(50);
         for (days, versions) in [(2, 1_000), (1, 1 << 30), (10_000, 10)] {
@@ -337,15 +327,7 @@ mod tests {
                 })
                 .collect();
             let mut want: Vec<usize> = (0..ledger.len()).collect();
-            want.sort_by_key(|&i| {
-                let e = &ledger[i];
-                (
-                    e.minute_start.div_euclid(DAY_MS),
-                    e.sensor_id.to_string(),
-                    e.minute_start,
-                    e.version,
-                )
-            });
+            want.sort_by_key(|&i| (ledger[i].minute_start.div_euclid(DAY_MS), i));
             assert_eq!(
                 ledger_order(&ledger),
                 want,

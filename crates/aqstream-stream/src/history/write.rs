@@ -604,14 +604,9 @@ mod tests {
             .collect();
         assert_eq!(files_of(&one_day).len(), 1);
         assert_eq!(files_of(&one_day), expected(&want_one));
+        // The ledger: by day, arrival order within a day (a stable sort).
         let mut want = ledger.clone();
-        want.sort_by(|a, b| {
-            let k = |e: &LedgerEntry| {
-                let day = e.minute_start.div_euclid(DAY_MS);
-                (day, Arc::clone(&e.sensor_id), e.minute_start, e.version)
-            };
-            k(a).cmp(&k(b))
-        });
+        want.sort_by_key(|e| e.minute_start.div_euclid(DAY_MS));
         let order = ledger_order(&ledger);
         let got: Vec<LedgerEntry> = order.iter().map(|&i| ledger[i].clone()).collect();
         assert_eq!(got, want);
