@@ -47,6 +47,10 @@ pub struct StreamMetrics {
     pub checkpoint_seconds: Histogram,
     /// `aq_worker_partitions`: partitions of `aq.readings.v1` this worker owns.
     pub partitions: IntGauge,
+    /// `aq_worker_topic_partitions`: partitions `aq.readings.v1` has, as this worker
+    /// sees it (with the sum of `aq_worker_partitions` over the workers: are all
+    /// owned?).
+    pub topic_partitions: IntGauge,
     /// `aq_worker_stage2_active`: 1 while this worker runs stage 2.
     pub stage2_active: IntGauge,
     /// `aq_worker_group_rejoins_total`: times this worker left and rejoined its
@@ -138,6 +142,13 @@ impl StreamMetrics {
             partitions: reg.register(
                 &IntGauge::new("aq_worker_partitions", "Partitions of aq.readings.v1 owned")
                     .expect("valid metric"),
+            ),
+            topic_partitions: reg.register(
+                &IntGauge::new(
+                    "aq_worker_topic_partitions",
+                    "Partitions of aq.readings.v1 (owned or not)",
+                )
+                .expect("valid metric"),
             ),
             stage2_active: reg.register(
                 &IntGauge::new(
@@ -250,6 +261,36 @@ impl StreamMetrics {
     pub fn set_lag(&self, now: EpochMillis, wm: EpochMillis) {
         if wm > crate::stage1::clock::NEVER {
             self.watermark_lag.set((now - wm) as f64 / 1000.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pipeline_rules_use_the_metrics_the_workers_export() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/prometheus/rules/aqstream.yml"
+        );
+        let rules = std::fs::read_to_string(path).unwrap();
+        let reg = MetricsRegistry::new();
+        let _m = StreamMetrics::new(&reg);
+        let exposition = reg.render();
+        let used: Vec<&str> = rules
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("aq_worker_"))
+            .collect();
+        for name in ["aq_worker_partitions", "aq_worker_topic_partitions"] {
+            assert!(used.contains(&name), "the rules do not use {name}");
+        }
+        for name in used {
+            assert!(
+                exposition.contains(&format!("\n{name} ")),
+                "the rules use {name}, which the worker does not export:\n{exposition}"
+            );
         }
     }
 }

@@ -237,6 +237,18 @@ fn the_demo_city_lives_on_both_pages_and_survives_a_restart() {
     let metrics = run.request("GET", "/metrics", "").unwrap().1;
     assert!(metrics.contains("aq_sensor_pm25_ugm3{"), "{metrics}");
     assert!(metrics.contains("aq_ingest_messages_total{transport=\"mqtt\"}"));
+    // The pipeline alerts' inputs (deploy/prometheus/rules): one process owns every
+    // partition and runs the city-wide stage.
+    let gauge = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    let topic = gauge("aq_worker_topic_partitions");
+    assert!(topic.is_some_and(|n| n >= 1.0), "{metrics}");
+    assert_eq!(gauge("aq_worker_partitions"), topic, "{metrics}");
+    assert_eq!(gauge("aq_worker_stage2_active"), Some(1.0), "{metrics}");
 
     // 2. the citizen page at a sensor of the city, and the officer page
     let city = run.get_json("/api/v1/city").unwrap();

@@ -194,6 +194,11 @@ pub async fn run_stage1(
 ) -> Result<()> {
     let cfg = shared.cfg.clone();
     let partitions = source.partition_count();
+    shared.metrics.topic_partitions.set(i64::from(partitions));
+    if city.is_some() {
+        // Stage 2 in this process, over every partition (`aqstream run`).
+        shared.metrics.stage2_active.set(1);
+    }
     let idle_after = Duration::from_secs(cfg.idle_timeout_s);
     let every = Duration::from_secs(cfg.checkpoint_interval_s.max(1));
     let mut owned: BTreeMap<i32, Owned> = BTreeMap::new();
