@@ -8,6 +8,7 @@
 #[allow(dead_code)]
 mod cdp;
 
+use aqstream_connect::testkit::metric_value;
 use cdp::Browser;
 use serde_json::{Value, json};
 use std::io::{Read as _, Write as _};
@@ -239,12 +240,7 @@ fn the_demo_city_lives_on_both_pages_and_survives_a_restart() {
     assert!(metrics.contains("aq_ingest_messages_total{transport=\"mqtt\"}"));
     // The pipeline alerts' inputs (deploy/prometheus/rules): one process owns every
     // partition and runs the city-wide stage.
-    let gauge = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-    };
+    let gauge = |name: &str| metric_value(&metrics, name);
     let topic = gauge("aq_worker_topic_partitions");
     assert!(topic.is_some_and(|n| n >= 1.0), "{metrics}");
     assert_eq!(gauge("aq_worker_partitions"), topic, "{metrics}");
