@@ -317,6 +317,8 @@ aq_worker_checkpoint_seconds_sum 1
 aq_worker_checkpoint_seconds_count COUNTER
 # TYPE aq_worker_partitions gauge
 aq_worker_partitions 3
+# TYPE aq_worker_topic_partitions gauge
+aq_worker_topic_partitions 4
 # TYPE aq_worker_stage2_active gauge
 aq_worker_stage2_active 1
 # TYPE aq_reading_to_alert_seconds histogram
