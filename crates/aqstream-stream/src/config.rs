@@ -35,7 +35,9 @@ pub struct StreamConfig {
     /// hand its partitions out anew. A broker can leave partitions assigned to a
     /// member that is gone (Tansu 0.6 does when a new member's SyncGroup arrives just
     /// after the old leader's session expired); other members then sit idle forever.
-    /// Offsets are committed at checkpoints, so at least three checkpoint intervals
+    /// On a quiet stream, a partition whose lease (renewed by its owner in the shared
+    /// state directory a few times per timeout) and committed offset have not moved
+    /// for this long counts the same. Offsets are committed at checkpoints, so at least three checkpoint intervals
     /// are waited; after a rejoin without progress the wait doubles (up to eight
     /// times), so a slow broker gets time to complete the join. Seconds; 0 turns the
     /// check off.

@@ -13,6 +13,11 @@
 //!   new one ends up with every partition and the history completes. On Tansu this
 //!   is the case where the broker can hand the whole assignment to the dead leader
 //!   for good; the worker's group watchdog notices the unread partitions and rejoins.
+//! * On a quiet stream (all read and committed), a member that holds partitions and
+//!   works none of them is noticed by the partition leases it does not renew: the
+//!   worker rejoins the group (the rescue for a broker that leaves partitions with a
+//!   member it dropped), and its rejoins double nothing. With the watchdog off
+//!   (`AQ_TEST_WORKER_STALL_S=0`) this one fails.
 //!
 //! Size: 120 sensors × 12 h of minutes = 86 400 readings (plus met stations). The
 //! worker is the debug build here and shares two cores with the compiler in CI; at
@@ -24,8 +29,8 @@
 //! `AQ_TEST_WORKER_STALL_S` sets their `group_stall_timeout_s` (default 10, 0 turns the
 //! watchdog off) and `AQ_TEST_TANSU_LOG` keeps the broker's log.
 
-use aqstream_connect::kafka::{KafkaConfig, KafkaSink};
-use aqstream_connect::log::{LogSink, OutRecord, topics};
+use aqstream_connect::kafka::{KafkaConfig, KafkaSink, KafkaSource};
+use aqstream_connect::log::{LogSink, LogSource, OutRecord, topics};
 use aqstream_connect::testkit::{ChildGuard, Tansu, free_port, http_get, metric_value, sigterm};
 use aqstream_core::time::format_rfc3339;
 use std::collections::BTreeMap;
@@ -33,6 +38,8 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const SENSORS: usize = 120;
@@ -544,4 +551,93 @@ fn a_dead_leaders_partitions_reach_the_next_worker() {
     );
     sigterm(w2.id().unwrap());
     assert_same(&got, &want);
+}
+
+/// A member of the workers' group that takes partitions and works none of them (a
+/// worker hung in its loop while its Kafka client goes on heartbeating) until `stop`
+/// is set, then leaves; `owned` says how many partitions it holds.
+fn idle_member(
+    brokers: String,
+    stop: Arc<AtomicBool>,
+    owned: Arc<AtomicUsize>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let cfg = KafkaConfig::new(brokers);
+            let mut member = KafkaSource::new(&cfg, topics::READINGS, "aqstream-worker")
+                .await
+                .expect("join the workers' group");
+            while !stop.load(Ordering::SeqCst) {
+                // Records are dropped and nothing is committed.
+                let _ = member.poll(100, Duration::from_millis(200)).await;
+                member.take_rebalances();
+                owned.store(member.assignment().len(), Ordering::SeqCst);
+            }
+        });
+    })
+}
+
+/// `aq_worker_group_rejoins_total` of the worker serving metrics on `http`.
+fn rejoins_of(http: SocketAddr) -> Option<f64> {
+    metric_value(
+        &http_get(http, "/metrics")?,
+        "aq_worker_group_rejoins_total",
+    )
+}
+
+#[test]
+fn partitions_held_by_a_member_that_works_none_are_noticed_on_a_quiet_stream() {
+    let w = World::new(37);
+    let want = w.reference();
+    w.produce(0..w.readings.len());
+    let h1 = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let w1 = w.worker("w1", h1);
+    // The worker alone reads the whole stream and commits it: from then on the stream
+    // is quiet, and committed offsets look the same whether a partition's owner works
+    // or not.
+    let got = wait_complete(&w.path("data/history"), &want, scaled(300));
+    assert_same(&got, &want);
+    std::thread::sleep(Duration::from_secs(3));
+    let before = rejoins_of(h1).expect("the worker's metrics");
+    // A member that works nothing joins and is given some of the partitions.
+    let (stop, owned) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let member = idle_member(w.tansu.brokers(), Arc::clone(&stop), Arc::clone(&owned));
+    wait_for(
+        "the idle member holds partitions",
+        Duration::from_secs(90),
+        || {
+            owned.load(Ordering::SeqCst) > 0
+                && partitions_of(h1).is_some_and(|n| n < f64::from(PARTITIONS))
+        },
+    );
+    let rebalanced = Instant::now();
+    // Nobody renews those partitions' leases any more: after the stall timeout
+    // (10 s here) the worker rejoins the group, as it would to rescue partitions a
+    // broker left with a member it dropped.
+    wait_for(
+        "the worker rejoins the group",
+        Duration::from_secs(60),
+        || rejoins_of(h1).is_some_and(|r| r > before),
+    );
+    assert!(
+        rebalanced.elapsed() >= Duration::from_secs(5),
+        "rejoined {:?} after the rebalance, before any lease could be stale",
+        rebalanced.elapsed()
+    );
+    // The member leaves: the worker owns everything again, and the checkpoints of
+    // its rejoins doubled nothing.
+    stop.store(true, Ordering::SeqCst);
+    member.join().unwrap();
+    wait_for(
+        "the worker owns every partition again",
+        Duration::from_secs(120),
+        || partitions_of(h1) == Some(f64::from(PARTITIONS)),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_same(&rows(&w.path("data/history")), &want);
+    sigterm(w1.id().unwrap());
 }

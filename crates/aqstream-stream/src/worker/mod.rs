@@ -28,6 +28,7 @@
 //! and sequence number).
 
 mod city;
+mod lease;
 mod partitions;
 mod watchdog;
 

@@ -1,7 +1,7 @@
 //! The stage-1 loop: poll, run the owned partitions' operators, publish, checkpoint.
 
 use super::watchdog::{GroupWatchdog, watch_group};
-use super::{Shared, blocking, log_err, now_ms, owner_of};
+use super::{Shared, blocking, lease, log_err, now_ms, owner_of};
 use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::city::Sequenced;
 use crate::error::{Result, StreamError};
@@ -207,6 +207,8 @@ pub async fn run_stage1(
     let mut watchdog = cfg
         .group_stall_timeout()
         .map(|t| GroupWatchdog::new(t, Instant::now()));
+    let renew_every = lease::renew_interval(cfg.group_stall_timeout());
+    let mut next_renewal = Instant::now();
     loop {
         let polled = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -225,8 +227,13 @@ pub async fn run_stage1(
             }
             Err(e) => return Err(log_err(e)),
         };
+        let before: Vec<i32> = owned.keys().copied().collect();
         rebalance(&shared, source.as_mut(), &mut owned).await?;
         shared.metrics.partitions.set(owned.len() as i64);
+        if Instant::now() >= next_renewal || !owned.keys().eq(before.iter()) {
+            renew_leases(&shared, &owned).await;
+            next_renewal = Instant::now() + renew_every;
+        }
         shared.partition0.send_if_modified(|owns| {
             let now = owned.contains_key(&0);
             std::mem::replace(owns, now) != now
@@ -314,6 +321,23 @@ pub async fn run_stage1(
     }
     checkpoint_all(&shared, source.as_mut(), &mut owned, &mut city).await?;
     Ok(())
+}
+
+/// Renews the leases of the owned partitions (see [`lease`]). A lease that cannot be
+/// written is not fatal: the worker goes on, and if that persists the other workers
+/// take its partitions for unowned and rejoin the group, which is what they should do
+/// with a worker that cannot write to the shared state directory.
+async fn renew_leases(shared: &Shared, owned: &BTreeMap<i32, Owned>) {
+    if owned.is_empty() {
+        return;
+    }
+    let (state, token) = (shared.opts.state_dir.clone(), shared.opts.token.clone());
+    let parts: Vec<i32> = owned.keys().copied().collect();
+    match blocking(move || lease::renew(&state, &parts, &token)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("cannot renew the partition leases: {e}"),
+        Err(e) => tracing::warn!("cannot renew the partition leases: {e}"),
+    }
 }
 
 /// Publishes the outputs of one poll: rows and alerts to their topics, stage-2

@@ -7,19 +7,24 @@
 //! every live member sits idle (heartbeats succeed, nothing rebalances again). The
 //! watchdog looks at the partitions this worker does not own: one that has unread
 //! records and whose committed offset has not moved for the whole stall timeout is
-//! unread, and the worker should rejoin the group as a new member. Rejoins in a row
+//! unread, and the worker should rejoin the group as a new member. On a quiet stream
+//! (every record read and committed) offsets cannot tell a working owner from none,
+//! so the owners also renew [leases](super::lease) in the shared state directory: a
+//! partition whose lease nobody renewed for the whole stall timeout has no working
+//! owner either (Tansu 0.6 can leave a group that way: its one live member assigned
+//! nothing, the partitions with a member it has dropped). Rejoins in a row
 //! without progress wait twice as long each time (up to eight stall timeouts): a
 //! broker too slow to complete a join within the timeout must not have every join
 //! abandoned for the next one. The decision
 //! ([`GroupWatchdog`]) is pure, time passed in; [`watch_group`] does the looking and
 //! the rejoining for the worker loop.
 
-use super::Shared;
 use super::partitions::{InProcessCity, Owned, checkpoint_all};
+use super::{Shared, blocking, lease};
 use crate::error::Result;
 use aqstream_connect::log::LogSource;
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 /// How long one look at the group's progress may take; a slow broker must not hold
@@ -37,6 +42,8 @@ pub(crate) struct Observed {
     pub low: i64,
     /// Next offset to be written.
     pub high: i64,
+    /// Time since the partition's lease was last renewed; `None` if it never was.
+    pub lease_age: Option<Duration>,
 }
 
 impl Observed {
@@ -56,9 +63,19 @@ pub(crate) struct GroupWatchdog {
     /// Rejoins since the group last made progress.
     rejoins: u32,
     next_check: Instant,
-    /// Per partition: the committed offset last seen and since when it has not moved
-    /// while records were waiting.
-    since: BTreeMap<i32, (Option<i64>, Instant)>,
+    /// Per partition, what the looks since the last rejoin saw of it.
+    seen: BTreeMap<i32, Seen>,
+}
+
+/// What the watchdog's looks saw of one partition.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// The committed offset at the last look.
+    committed: Option<i64>,
+    /// Since when records have waited and the committed offset has not moved.
+    waiting_since: Instant,
+    /// When the committed offset last moved (or the first look at it).
+    moved_at: Instant,
 }
 
 impl GroupWatchdog {
@@ -69,7 +86,7 @@ impl GroupWatchdog {
             timeout,
             rejoins: 0,
             next_check: now,
-            since: BTreeMap::new(),
+            seen: BTreeMap::new(),
         };
         w.next_check = now + w.interval();
         w
@@ -93,25 +110,48 @@ impl GroupWatchdog {
 
     /// Takes one look: the partitions not owned by this worker with their committed
     /// offsets and ranges (partitions left out are owned here, and their tracking
-    /// starts over when they are not). Returns the partitions unread for the whole
-    /// [`wait`](Self::wait), in partition order. A committed offset that moved, or no
-    /// partition left to others, is progress: the wait is the timeout again.
+    /// starts over when they are not). Returns, in partition order, the partitions
+    /// unread for the whole [`wait`](Self::wait) (records waiting, committed offset
+    /// unchanged) and those without a working owner (lease not renewed and committed
+    /// offset unchanged for the wait; both counted from the first look after the last
+    /// rejoin at the earliest, so a lease that goes on ageing through a rejoin that
+    /// did not help still waits the doubled wait). A committed offset that moved, or
+    /// no partition left to others, is progress: the wait is the timeout again.
     pub(crate) fn observe(&mut self, now: Instant, others: &[Observed]) -> Vec<i32> {
         self.next_check = now + self.interval();
-        self.since
+        self.seen
             .retain(|p, _| others.iter().any(|o| o.partition == *p));
         if others.is_empty() {
             self.rejoins = 0;
         }
         let mut stalled = Vec::new();
         for o in others {
-            let entry = self.since.entry(o.partition).or_insert((o.committed, now));
-            if entry.0 != o.committed {
+            let seen = self.seen.entry(o.partition).or_insert(Seen {
+                committed: o.committed,
+                waiting_since: now,
+                moved_at: now,
+            });
+            let moved = seen.committed != o.committed;
+            if moved {
+                seen.committed = o.committed;
+                seen.moved_at = now;
+            }
+            if o.lag() <= 0 || moved {
+                seen.waiting_since = now;
+            }
+            let Seen {
+                waiting_since,
+                moved_at,
+                ..
+            } = *seen;
+            if moved {
                 self.rejoins = 0;
             }
-            if o.lag() <= 0 || entry.0 != o.committed {
-                *entry = (o.committed, now);
-            } else if now.duration_since(entry.1) >= self.wait() {
+            let wait = self.wait();
+            let unread = now.duration_since(waiting_since) >= wait;
+            let unowned =
+                now.duration_since(moved_at) >= wait && o.lease_age.is_some_and(|a| a >= wait);
+            if unread || unowned {
                 stalled.push(o.partition);
             }
         }
@@ -122,7 +162,7 @@ impl GroupWatchdog {
     /// progress, the next wait is twice as long.
     pub(crate) fn reset(&mut self, now: Instant) {
         self.rejoins = self.rejoins.saturating_add(1);
-        self.since.clear();
+        self.seen.clear();
         self.postpone(now);
     }
 
@@ -169,6 +209,15 @@ pub(super) async fn watch_group(
             return Ok(());
         }
     };
+    let state = shared.opts.state_dir.clone();
+    let leases = blocking(move || {
+        let at = SystemTime::now();
+        others
+            .iter()
+            .map(|&p| (p, lease::age(&state, p, at)))
+            .collect::<BTreeMap<i32, Option<Duration>>>()
+    })
+    .await?;
     let observed: Vec<Observed> = marks
         .into_iter()
         .map(|(partition, low, high)| Observed {
@@ -179,16 +228,26 @@ pub(super) async fn watch_group(
                 .and_then(|c| c.1),
             low,
             high,
+            lease_age: leases.get(&partition).copied().flatten(),
         })
         .collect();
     let stalled = w.observe(now, &observed);
     if stalled.is_empty() {
         return Ok(());
     }
+    let leases: Vec<String> = stalled
+        .iter()
+        .map(|p| match leases.get(p).copied().flatten() {
+            Some(a) => format!("p{p}: {} s", a.as_secs()),
+            None => format!("p{p}: never"),
+        })
+        .collect();
     tracing::warn!(
         partitions = ?stalled,
         owned = ?owned.keys().collect::<Vec<_>>(),
-        "partitions of other members went unread for {} s; rejoining the consumer group",
+        lease_renewed_ago = ?leases,
+        "partitions of other members went unread, or without a working owner, for {} s; \
+         rejoining the consumer group",
         w.wait().as_secs()
     );
     checkpoint_all(shared, source, owned, city).await?;
@@ -209,12 +268,14 @@ pub(super) async fn watch_group(
 mod tests {
     use super::*;
 
+    /// A partition of another member whose owner renews its lease.
     fn obs(partition: i32, committed: Option<i64>, high: i64) -> Observed {
         Observed {
             partition,
             committed,
             low: 0,
             high,
+            lease_age: Some(Duration::from_secs(1)),
         }
     }
 
@@ -281,6 +342,7 @@ mod tests {
                     committed: None,
                     low: 900,
                     high: 900,
+                    lease_age: Some(Duration::from_secs(2)),
                 },
             ];
             assert!(w.observe(at(s), &others).is_empty(), "at {s} s");
@@ -297,6 +359,68 @@ mod tests {
         assert!(w.observe(at(431), &[obs(3, Some(4), 50)]).is_empty());
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_partition_nobody_renews_is_reported_on_a_quiet_stream() {
+        let t0 = Instant::now();
+        let mut w = GroupWatchdog::new(T, t0);
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // Every record read and committed. Partition 1's owner renews its lease;
+        // partition 2's lease was last renewed at 10 s; partition 3 never had one.
+        let quiet = |s: u64| {
+            [
+                obs(1, Some(500), 500),
+                Observed {
+                    lease_age: Some(Duration::from_secs(s - 10)),
+                    ..obs(2, Some(700), 700)
+                },
+                Observed {
+                    lease_age: None,
+                    ..obs(3, Some(900), 900)
+                },
+            ]
+        };
+        // Counted from the first look (15 s): the lease is 60 s old at 70 s, but
+        // this worker has watched for only 55 s.
+        for s in [15, 30, 45, 60, 70, 74] {
+            assert!(w.observe(at(s), &quiet(s)).is_empty(), "at {s} s");
+        }
+        assert_eq!(
+            w.observe(at(75), &quiet(75)),
+            vec![2],
+            "no renewal for 60 s"
+        );
+        // After a rejoin the lease goes on ageing, but the wait (now 120 s) counts
+        // from the first look after it: no rejoin at every look.
+        w.reset(at(80));
+        for s in [90, 150, 209] {
+            assert!(w.observe(at(s), &quiet(s)).is_empty(), "at {s} s");
+        }
+        assert_eq!(w.observe(at(210), &quiet(210)), vec![2]);
+        w.reset(at(210));
+        assert_eq!(w.wait(), 4 * T);
+        // A new owner renews it: nothing to report, whatever the lease's past.
+        let renewed = [obs(1, Some(500), 500), obs(2, Some(700), 700)];
+        assert!(w.observe(at(500), &renewed).is_empty());
+        // A committed offset that moves is progress even under a stale lease (an
+        // owner that commits but does not renew: an older worker).
+        let old_owner = |s: u64, c: i64| {
+            [Observed {
+                lease_age: Some(Duration::from_secs(s - 400)),
+                ..obs(2, Some(c), 900)
+            }]
+        };
+        assert!(w.observe(at(510), &old_owner(510, 700)).is_empty());
+        assert!(w.observe(at(520), &old_owner(520, 800)).is_empty());
+        assert_eq!(w.wait(), T);
+        // Unread and unrenewed at once: reported once.
+        let both = [Observed {
+            lease_age: Some(Duration::from_secs(600)),
+            ..obs(2, Some(800), 900)
+        }];
+        assert!(w.observe(at(560), &both).is_empty(), "moved 40 s ago");
+        assert_eq!(w.observe(at(580), &both), vec![2]);
+    }
+
     #[test]
     fn lag_counts_from_the_first_readable_record() {
         assert_eq!(obs(0, None, 40).lag(), 40);
@@ -306,6 +430,7 @@ mod tests {
             committed: Some(3),
             low: 35,
             high: 40,
+            lease_age: None,
         };
         assert_eq!(trimmed.lag(), 5);
     }
