@@ -227,10 +227,9 @@ pub async fn run_stage1(
             }
             Err(e) => return Err(log_err(e)),
         };
-        let before: Vec<i32> = owned.keys().copied().collect();
-        rebalance(&shared, source.as_mut(), &mut owned).await?;
+        let rebalanced = rebalance(&shared, source.as_mut(), &mut owned).await?;
         shared.metrics.partitions.set(owned.len() as i64);
-        if Instant::now() >= next_renewal || !owned.keys().eq(before.iter()) {
+        if rebalanced || Instant::now() >= next_renewal {
             renew_leases(&shared, &owned).await;
             next_renewal = Instant::now() + renew_every;
         }
@@ -445,13 +444,15 @@ async fn idle(
     }
 }
 
-/// Applies the source's assignment changes.
+/// Applies the source's assignment changes; whether there were any.
 async fn rebalance(
     shared: &Shared,
     source: &mut dyn LogSource,
     owned: &mut BTreeMap<i32, Owned>,
-) -> Result<()> {
-    for rb in source.take_rebalances() {
+) -> Result<bool> {
+    let changes = source.take_rebalances();
+    let any = !changes.is_empty();
+    for rb in changes {
         match rb {
             Rebalance::Revoked(ps) => {
                 for p in ps {
@@ -467,7 +468,7 @@ async fn rebalance(
             }
         }
     }
-    Ok(())
+    Ok(any)
 }
 
 /// Checkpoints a revoked partition's work, so its next owner resumes from there and a
