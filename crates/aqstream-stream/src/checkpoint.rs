@@ -102,6 +102,12 @@ fn fnv64(b: &[u8]) -> u64 {
     h
 }
 
+/// The directory of `owner`'s checkpoints under the state directory `state` (also
+/// where its partition lease lives).
+pub(crate) fn owner_dir(state: &Path, owner: &str) -> PathBuf {
+    state.join("checkpoints").join(owner)
+}
+
 /// The checkpoints of one owner.
 #[derive(Debug, Clone)]
 pub struct CheckpointStore {
@@ -114,7 +120,7 @@ impl CheckpointStore {
     /// The store of `owner` under `state`; `token` is unique to this writer process.
     pub fn new(state: &Path, owner: &str, token: &str) -> CheckpointStore {
         CheckpointStore {
-            dir: state.join("checkpoints").join(owner),
+            dir: owner_dir(state, owner),
             owner: owner.to_string(),
             token: token.to_string(),
         }

@@ -19,6 +19,7 @@
 //! own clock, so the hosts' clocks must agree to well within the stall timeout.
 
 use super::owner_of;
+use crate::checkpoint::owner_dir;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -27,10 +28,7 @@ const MAX_RENEW_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The lease file of `partition` under the state directory `state`.
 pub(crate) fn path(state: &Path, partition: i32) -> PathBuf {
-    state
-        .join("checkpoints")
-        .join(owner_of(partition))
-        .join("lease")
+    owner_dir(state, &owner_of(partition)).join("lease")
 }
 
 /// How often an owner renews its leases: a quarter of the stall timeout (when the
